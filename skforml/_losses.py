@@ -1,0 +1,222 @@
+"""Fairness constraints and the meta-losses FORML minimises on validation rows.
+
+A *constraint* decides which validation rows form the group losses ``L_g`` and
+which group losses are compared with each other. It is compiled once in
+``fit`` into a :class:`CellSpec`: every (group, label) pair of a row maps to a
+*cell* (or to ``-1`` when the constraint ignores the row), and every cell
+belongs to a *bucket* of cells that are compared with each other. The
+meta-loss then reduces per-row validation losses to one scalar.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+CONSTRAINTS = (
+    "true_positive_rate_parity",
+    "false_positive_rate_parity",
+    "equalized_odds",
+    "error_rate_parity",
+)
+META_LOSSES = ("mean_loss_discrepancy", "max_loss_discrepancy", "cross_entropy")
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """Which (group, label) rows form each group loss, and what is compared.
+
+    Attributes
+    ----------
+    cell_of_stratum : ndarray of shape (n_groups * n_classes,)
+        Cell id of each stratum ``group * n_classes + label``; ``-1`` when the
+        constraint ignores rows of that stratum.
+    bucket_of_cell : ndarray of shape (n_cells,)
+        Cells in the same bucket are compared with each other (for
+        ``equalized_odds``, the bucket is the label: groups are compared
+        within each label).
+    cell_names : list of tuple
+        ``(group, label)`` of each cell, ``label`` is None when a cell pools
+        labels, for error messages and reports.
+
+    """
+
+    cell_of_stratum: np.ndarray
+    bucket_of_cell: np.ndarray
+    cell_names: list
+
+    @property
+    def n_cells(self):
+        return len(self.bucket_of_cell)
+
+    def cells(self, strata):
+        """Cell id of each row given its stratum id (``-1``: ignored)."""
+        return self.cell_of_stratum[strata]
+
+
+def build_cell_spec(
+    constraint, *, group_names, class_names, groups_are_classes, present
+):
+    """Compile a constraint into a :class:`CellSpec`.
+
+    Parameters
+    ----------
+    constraint : str
+        One of :data:`CONSTRAINTS`.
+    group_names, class_names : sequence
+        Name of each sensitive group and of each class (for error messages).
+    groups_are_classes : bool
+        True when no sensitive features were given and the class of a row is
+        its group (the paper's setting for CIFAR and MNIST). Every constraint
+        then compares per-class losses, the proxy of per-class recall.
+    present : ndarray of bool of shape (n_groups * n_classes,)
+        Which strata occur in the data.
+
+    Raises
+    ------
+    ValueError
+        When a group has no rows of a label the constraint compares, or when
+        the constraint leaves fewer than two group losses to compare.
+
+    """
+    n_groups, n_classes = len(group_names), len(class_names)
+    strata = np.arange(n_groups * n_classes)
+    group, label = np.divmod(strata, n_classes)
+    cell_key = np.full(len(strata), -1)
+    bucket_key = np.zeros(len(strata), dtype=int)
+    if groups_are_classes:
+        if constraint not in ("true_positive_rate_parity", "error_rate_parity"):
+            raise ValueError(
+                f"constraint={constraint!r} needs sensitive_features: without "
+                "them the groups are the classes, and only "
+                "'true_positive_rate_parity' or 'error_rate_parity' (which then "
+                "both compare per-class losses) are defined."
+            )
+        diagonal = group == label
+        cell_key[diagonal] = group[diagonal]
+    elif constraint == "error_rate_parity":
+        cell_key = group.copy()
+    elif constraint == "equalized_odds" or (
+        constraint == "true_positive_rate_parity" and n_classes > 2
+    ):
+        # Multi-class TPR parity: compare the groups' recall of every class.
+        cell_key = strata.copy()
+        bucket_key = label.copy()
+    elif constraint == "true_positive_rate_parity":
+        positives = label == n_classes - 1
+        cell_key[positives] = group[positives]
+    elif constraint == "false_positive_rate_parity":
+        if n_classes > 2:
+            raise ValueError(
+                "constraint='false_positive_rate_parity' is defined for binary "
+                "targets only; use 'equalized_odds' for multi-class targets."
+            )
+        negatives = label == 0
+        cell_key[negatives] = group[negatives]
+    else:  # pragma: no cover - validated by the estimator's constraints
+        raise ValueError(f"Unknown constraint {constraint!r}.")
+
+    missing = (cell_key >= 0) & ~present
+    if missing.any() and not groups_are_classes:
+        stratum = np.flatnonzero(missing)[0]
+        raise ValueError(
+            f"Sensitive group {group_names[group[stratum]]!r} has no rows with "
+            f"label {class_names[label[stratum]]!r}, which constraint="
+            f"{constraint!r} compares across groups. Choose another constraint "
+            "or merge that group with another."
+        )
+    cell_key[~present] = -1
+    used_keys, cell_of_stratum = np.unique(cell_key, return_inverse=True)
+    # np.unique sorts -1 first when present; shift so that ignored stays -1.
+    offset = 1 if used_keys[0] == -1 else 0
+    cell_of_stratum = cell_of_stratum - offset
+    cell_of_stratum[cell_key == -1] = -1
+    n_cells = len(used_keys) - offset
+    bucket_of_cell = np.zeros(n_cells, dtype=int)
+    cell_names = [None] * n_cells
+    pools_labels = constraint == "error_rate_parity" and not groups_are_classes
+    for stratum in strata[cell_of_stratum >= 0]:
+        cell = cell_of_stratum[stratum]
+        bucket_of_cell[cell] = bucket_key[stratum]
+        cell_names[cell] = (
+            group_names[group[stratum]],
+            None if pools_labels else class_names[label[stratum]],
+        )
+    _, bucket_of_cell = np.unique(bucket_of_cell, return_inverse=True)
+    n_compared = np.bincount(bucket_of_cell, minlength=1)
+    if n_cells == 0 or n_compared.max() < 2:
+        raise ValueError(
+            f"constraint={constraint!r} leaves fewer than two groups to compare "
+            "in the data: sensitive_features (or, without them, y) must hold at "
+            "least two groups that the constraint looks at."
+        )
+    return CellSpec(cell_of_stratum.astype(np.int64), bucket_of_cell, cell_names)
+
+
+def _group_losses(losses, cells, n_cells):
+    """Sum, row count and mean loss of every cell in this batch."""
+    used = cells >= 0
+    sums = losses.new_zeros(n_cells).index_add(0, cells[used], losses[used])
+    counts = torch.bincount(cells[used], minlength=n_cells).to(losses.dtype)
+    return sums, counts, sums / counts.clamp(min=1)
+
+
+def mean_loss_discrepancy(losses, cells, bucket_masks):
+    """MeanLossD: mean over groups of ``|L_g - L_bar|``, averaged over buckets.
+
+    ``L_bar`` is the mean loss over all rows the constraint looks at in the
+    bucket (not the mean of the group losses), as in the paper. Cells with no
+    row in the batch are left out.
+    """
+    sums, counts, group_loss = _group_losses(losses, cells, len(bucket_masks[0]))
+    terms = []
+    for mask in bucket_masks:
+        present = mask & (counts > 0)
+        pooled = sums[present].sum() / counts[present].sum().clamp(min=1)
+        terms.append((group_loss[present] - pooled).abs().mean())
+    return torch.stack(terms).mean()
+
+
+def max_loss_discrepancy(losses, cells, bucket_masks):
+    """MaxLossD: ``max_g L_g - min_g L_g``, averaged over buckets."""
+    _, counts, group_loss = _group_losses(losses, cells, len(bucket_masks[0]))
+    terms = []
+    for mask in bucket_masks:
+        present = group_loss[mask & (counts > 0)]
+        terms.append(present.max() - present.min())
+    return torch.stack(terms).mean()
+
+
+def cross_entropy(losses, cells):
+    """Plain mean loss over all validation rows (the non-fair ablation)."""
+    return losses.mean()
+
+
+class MetaLoss:
+    """Picklable ``f(losses, cells) -> scalar`` for a built-in meta-loss."""
+
+    def __init__(self, reduce, bucket_of_cell, device):
+        self.reduce = reduce
+        buckets = torch.as_tensor(bucket_of_cell, device=device)
+        self.bucket_masks = [buckets == b for b in range(int(buckets.max()) + 1)]
+
+    def __call__(self, losses, cells):
+        return self.reduce(losses, cells, self.bucket_masks)
+
+
+def make_meta_loss(meta_loss, spec, device):
+    """Return ``f(losses, cells) -> scalar`` for a meta-loss name or callable.
+
+    ``losses`` are per-row validation losses and ``cells`` the rows' cell ids
+    under the constraint (``-1`` for rows the constraint ignores). A callable
+    given by the user receives exactly these two tensors.
+    """
+    if callable(meta_loss):
+        return meta_loss
+    if meta_loss == "cross_entropy":
+        return cross_entropy
+    reduce = {
+        "mean_loss_discrepancy": mean_loss_discrepancy,
+        "max_loss_discrepancy": max_loss_discrepancy,
+    }[meta_loss]
+    return MetaLoss(reduce, spec.bucket_of_cell, device)

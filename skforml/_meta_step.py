@@ -1,0 +1,298 @@
+"""The FORML meta step (Algorithm 1 of the paper), for one training batch.
+
+For a batch B with weight logits ``w[B]`` and a validation batch V:
+
+1. ``p = softmax(w[B])``; lookahead ``theta~ = theta - eta_c grad sum_i p_i l_i``.
+2. ``g_f = grad_theta L_f(theta~)`` on V, then the weight gradient
+   ``dL_f/dw_j = -eta_c p_j (d_j - sum_i p_i d_i)`` with
+   ``d_j = grad_theta l_j(theta) . g_f``.
+3. ``w[B]`` moves against that gradient; the model's optimizer then steps on
+   ``grad_theta sum_i p'_i l_i(theta)`` with ``p' = softmax(w[B])``.
+
+Three engines compute step 2 and the gradient of step 3:
+
+``"linear"``
+    For modules whose trainable parameters all live in ``nn.Linear`` layers,
+    each called once per forward. One forward and one backward of the
+    training batch record every layer's inputs ``a`` and output gradients
+    ``delta`` per row; any weighted gradient is then ``(c * delta).T @ a`` and
+    ``d_j = delta_j . (G a_j)``: no second-order graph, no second forward.
+``"jvp"``
+    Any other module: ``d`` is one forward-mode pass of the per-row losses in
+    direction ``g_f`` (:func:`torch.func.jvp`), replaying the training
+    forward's random numbers so that dropout masks agree.
+``"unrolled"``
+    The literal reference: autograd through the lookahead with
+    ``create_graph=True``. Used on request, and as the fallback for
+    train-mode BatchNorm, whose batch statistics tie rows together.
+
+The validation forward runs the module in eval mode (dropout off,
+BatchNorm on running statistics), so it measures the model as it predicts
+and never touches running statistics.
+"""
+
+import contextlib
+import warnings
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, jvp
+
+# Logits of the weights are kept in [-LOGIT_BOUND, LOGIT_BOUND]: a weight ratio
+# of e^60 already means that one row decides the batch alone.
+LOGIT_BOUND = 30.0
+# Decay of the running mean square of the weight gradient (see MetaStep).
+GRADIENT_SCALE_DECAY = 0.99
+
+
+def per_row_loss(logits, y):
+    """Cross-entropy of each row (the training loss ``l_i``)."""
+    return F.cross_entropy(logits.float(), y, reduction="none")
+
+
+@contextlib.contextmanager
+def eval_mode(module):
+    """Put ``module`` in eval mode, restoring each submodule's mode after."""
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield
+    finally:
+        for m, training in modes:
+            m.training = training
+
+
+def has_batch_norm(module):
+    """Whether train-mode batch statistics tie the rows of a batch together."""
+    return any(
+        isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training
+        for m in module.modules()
+    )
+
+
+def is_linear_network(module):
+    """Whether every trainable parameter belongs to an ``nn.Linear`` layer."""
+    in_linear = {
+        id(p)
+        for m in module.modules()
+        if isinstance(m, nn.Linear)
+        for p in m.parameters()
+    }
+    params = list(module.parameters())
+    return bool(params) and all(id(p) in in_linear and p.requires_grad for p in params)
+
+
+def choose_engine(module, meta_gradient):
+    """Pick the engine for ``meta_gradient`` and warn when falling back."""
+    if meta_gradient == "unrolled":
+        return "unrolled"
+    if has_batch_norm(module):
+        warnings.warn(
+            "meta_gradient='closed_form' needs rows that are independent within "
+            "a batch, but the module has BatchNorm layers in train mode; "
+            "falling back to meta_gradient='unrolled'.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return "unrolled"
+    return "linear" if is_linear_network(module) else "jvp"
+
+
+class _Engine:
+    """One engine's pass over a batch: the loss vector and weight gradient.
+
+    ``weight_gradient(p)`` returns ``dL_f/dw`` for the batch, and
+    ``apply(p_new)`` leaves ``grad_theta sum_i p_new_i l_i`` in the
+    parameters' ``.grad``.
+    """
+
+    def __init__(self, module, X, y, lookahead_lr, validation, meta_loss):
+        self.module = module
+        self.lookahead_lr = lookahead_lr
+        self.validation = validation
+        self.meta_loss = meta_loss
+        self.params = {
+            name: p for name, p in module.named_parameters() if p.requires_grad
+        }
+        self.X, self.y = X, y
+
+    def validation_gradient(self, lookahead):
+        """``L_f(theta~)`` and its gradient, the validation pass at theta~."""
+        X_val, y_val, cells_val = self.validation
+        with eval_mode(self.module):
+            logits = functional_call(self.module, lookahead, (X_val,))
+        meta_loss = self.meta_loss(per_row_loss(logits, y_val), cells_val)
+        grads = torch.autograd.grad(meta_loss, list(lookahead.values()))
+        return meta_loss.detach(), grads
+
+    def lookahead_params(self, gradients):
+        return {
+            name: (p.detach() - self.lookahead_lr * g).requires_grad_()
+            for (name, p), g in zip(self.params.items(), gradients)
+        }
+
+
+def closed_form_weight_gradient(p, d, lookahead_lr):
+    """``dL_f/dw_j = -eta_c p_j (d_j - sum_i p_i d_i)`` (sums to zero)."""
+    return -lookahead_lr * p * (d - (p * d).sum())
+
+
+class LinearEngine(_Engine):
+    """Closed form from saved per-row activations and output gradients."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        layers = [m for m in self.module.modules() if isinstance(m, nn.Linear)]
+        records = []
+
+        def record(layer, inputs, output):
+            records.append((layer, inputs[0], output))
+
+        handles = [layer.register_forward_hook(record) for layer in layers]
+        try:
+            self.logits = self.module(self.X)
+        finally:
+            for handle in handles:
+                handle.remove()
+        if sorted(map(id, (r[0] for r in records))) != sorted(map(id, layers)):
+            raise _NotPerRowLinear
+        self.losses = per_row_loss(self.logits, self.y)
+        deltas = torch.autograd.grad(self.losses.sum(), [r[2] for r in records])
+        n_rows = len(self.losses)
+        # (rows, positions, features): positions > 1 for sequence-shaped input.
+        self.layers = [
+            (
+                layer,
+                a.detach().reshape(n_rows, -1, a.shape[-1]).float(),
+                delta.reshape(n_rows, -1, delta.shape[-1]).float(),
+            )
+            for (layer, a, _), delta in zip(records, deltas)
+        ]
+        names = {id(p): name for name, p in self.params.items()}
+        self.names = [
+            (
+                names[id(layer.weight)],
+                names.get(id(layer.bias)) if layer.bias is not None else None,
+            )
+            for layer, _, _ in self.layers
+        ]
+
+    def _weighted_gradients(self, c):
+        """``sum_i c_i grad l_i`` per parameter, in ``self.params`` order."""
+        grads = {}
+        for (layer, a, delta), (w_name, b_name) in zip(self.layers, self.names):
+            scaled = delta * c[:, None, None]
+            grads[w_name] = torch.einsum("bto,bti->oi", scaled, a)
+            if b_name is not None:
+                grads[b_name] = scaled.sum(dim=(0, 1))
+        return [grads[name].to(p.dtype) for name, p in self.params.items()]
+
+    def weight_gradient(self, p):
+        lookahead = self.lookahead_params(self._weighted_gradients(p))
+        meta_loss, g_f = self.validation_gradient(lookahead)
+        g_f = dict(zip(lookahead, g_f))
+        d = 0
+        for (_, a, delta), (w_name, b_name) in zip(self.layers, self.names):
+            d = d + torch.einsum("bto,oi,bti->b", delta, g_f[w_name].float(), a)
+            if b_name is not None:
+                d = d + torch.einsum("bto,o->b", delta, g_f[b_name].float())
+        return closed_form_weight_gradient(p, d, self.lookahead_lr), meta_loss
+
+    def apply(self, p_new):
+        for p, g in zip(self.params.values(), self._weighted_gradients(p_new)):
+            p.grad = g
+
+
+class _NotPerRowLinear(Exception):
+    """A linear layer ran more or less than once: use the jvp engine."""
+
+
+def _rng_state(device):
+    state = [torch.get_rng_state()]
+    if device.type == "cuda":
+        state.append(torch.cuda.get_rng_state(device))
+    return state
+
+
+def _set_rng_state(device, state):
+    torch.set_rng_state(state[0])
+    if device.type == "cuda":
+        torch.cuda.set_rng_state(state[1], device)
+
+
+class JvpEngine(_Engine):
+    """Closed form with one forward-mode pass for ``d``."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.device = self.X.device
+        self.rng_before = _rng_state(self.device)
+        self.logits = self.module(self.X)
+        self.losses = per_row_loss(self.logits, self.y)
+
+    def weight_gradient(self, p):
+        grads = torch.autograd.grad(
+            (p * self.losses).sum(), list(self.params.values()), retain_graph=True
+        )
+        meta_loss, g_f = self.validation_gradient(self.lookahead_params(grads))
+        primals = {name: q.detach() for name, q in self.params.items()}
+        tangents = dict(zip(primals, g_f))
+
+        def losses_at(params):
+            return per_row_loss(functional_call(self.module, params, (self.X,)), self.y)
+
+        # Replay the training forward's random numbers (dropout masks), then
+        # leave the generator where the training forward left it.
+        rng_after = _rng_state(self.device)
+        _set_rng_state(self.device, self.rng_before)
+        _, d = jvp(losses_at, (primals,), (tangents,))
+        _set_rng_state(self.device, rng_after)
+        return closed_form_weight_gradient(p, d, self.lookahead_lr), meta_loss
+
+    def apply(self, p_new):
+        (p_new * self.losses).sum().backward()
+
+
+class UnrolledEngine(_Engine):
+    """Reference: autograd through the lookahead (``create_graph=True``)."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.logits = self.module(self.X)
+        self.losses = per_row_loss(self.logits, self.y)
+
+    def weight_gradient(self, p):
+        logits_w = torch.log(p).detach().requires_grad_()
+        p_live = torch.softmax(logits_w, dim=0)
+        grads = torch.autograd.grad(
+            (p_live * self.losses).sum(), list(self.params.values()), create_graph=True
+        )
+        lookahead = {
+            name: q - self.lookahead_lr * g
+            for (name, q), g in zip(self.params.items(), grads)
+        }
+        X_val, y_val, cells_val = self.validation
+        with eval_mode(self.module):
+            logits = functional_call(self.module, lookahead, (X_val,))
+        meta_loss = self.meta_loss(per_row_loss(logits, y_val), cells_val)
+        (gradient,) = torch.autograd.grad(meta_loss, logits_w, retain_graph=True)
+        return gradient, meta_loss.detach()
+
+    def apply(self, p_new):
+        (p_new * self.losses).sum().backward()
+
+
+ENGINES = {"linear": LinearEngine, "jvp": JvpEngine, "unrolled": UnrolledEngine}
+
+
+def run_engine(engine, *args):
+    """Start ``engine`` on a batch; a linear network that reuses a layer
+    (called twice per forward) goes through the jvp engine instead.
+    """
+    if engine == "linear":
+        try:
+            return LinearEngine(*args)
+        except _NotPerRowLinear:
+            return JvpEngine(*args)
+    return ENGINES[engine](*args)

@@ -1,0 +1,112 @@
+"""The skorch net that runs the FORML meta step in its ``train_step``."""
+
+import warnings
+
+from skorch import NeuralNet
+from skorch.callbacks import Callback
+from skorch.utils import TeeGenerator
+
+from ._meta_step import per_row_loss, run_engine
+
+# Below this effective share of rows the weights have collapsed onto a few
+# rows: the model then learns from too little data.
+COLLAPSE_FRACTION = 0.2
+
+
+class WeightCollapseWarning(UserWarning):
+    """The learned weights concentrate on a small share of the rows."""
+
+
+class FORMLNet(NeuralNet):
+    """A skorch :class:`~skorch.NeuralNet` whose training step is FORML's.
+
+    Batches are ``(X, y, rows)``. The meta state is set by
+    :class:`~skforml.FORMLClassifier` before ``fit``: ``weight_store_``
+    (a :class:`~skforml._weight_store.WeightStore`), ``validation_``
+    (``X_val``, ``y_val``, ``cells_val`` tensors on the device),
+    ``validation_batches_``, ``meta_loss_`` and ``engine_`` (None for plain
+    weighted training).
+    """
+
+    def train_step(self, batch, **fit_params):
+        """One FORML step on ``batch``: lookahead, weight update, model update."""
+        self._set_training(True)
+        X, y, rows = batch
+        X = X.to(self.device, non_blocking=True)
+        y = y.to(self.device, non_blocking=True)
+        rows = rows.to(self.device)
+        store = self.weight_store_
+        self._zero_grad_optimizer(set_to_none=True)
+        if self.engine_ is None:
+            p = store.probabilities(rows)
+            logits = self.module_(X)
+            losses = per_row_loss(logits, y)
+            (p * losses).sum().backward()
+        else:
+            engine = run_engine(
+                self.engine_,
+                self.module_,
+                X,
+                y,
+                store.lookahead_lr,
+                self._validation_batch(),
+                self.meta_loss_,
+            )
+            p = store.probabilities(rows)
+            weight_gradient, meta_loss = engine.weight_gradient(p)
+            store.step(rows, p, weight_gradient)
+            p = store.probabilities(rows)
+            engine.apply(p)
+            logits, losses = engine.logits, engine.losses
+            self.history.record_batch("meta_loss", meta_loss.item())
+        store.record_losses(rows, p, losses)
+        self.notify(
+            "on_grad_computed",
+            named_parameters=TeeGenerator(self.get_all_learnable_params()),
+            batch=batch,
+            training=True,
+        )
+        self._step_optimizer(None)
+        return {"loss": (p * losses).sum().detach(), "y_pred": logits.detach()}
+
+    def _validation_batch(self):
+        index = self.validation_batches_.next_index().to(self.device)
+        return tuple(t[index] for t in self.validation_)
+
+    def evaluation_step(self, batch, training=False):
+        """Logits of a ``(X, y, rows)`` batch."""
+        return super().evaluation_step(batch[:2], training=training)
+
+    def get_default_callbacks(self):
+        return [*super().get_default_callbacks(), ("weight_monitor", WeightMonitor())]
+
+
+class WeightMonitor(Callback):
+    """Records per epoch the mean meta-loss and the weights' effective share.
+
+    Also folds the epoch's weighted losses into their moving average, and
+    warns once per fit with :class:`WeightCollapseWarning` when the effective
+    sample size of the weights falls below ``COLLAPSE_FRACTION`` of the rows.
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        self.warned_ = False
+
+    def on_epoch_end(self, net, **kwargs):
+        store = net.weight_store_
+        store.end_epoch()
+        ess = store.effective_sample_fraction()
+        net.history.record("weight_ess", ess)
+        batches = net.history[-1, "batches"]
+        if batches and "meta_loss" in batches[0]:
+            meta = [b["meta_loss"] for b in batches if "meta_loss" in b]
+            net.history.record("meta_loss", sum(meta) / len(meta))
+        if ess < COLLAPSE_FRACTION and not self.warned_:
+            self.warned_ = True
+            warnings.warn(
+                f"The learned weights have collapsed: their effective sample size "
+                f"is {ess:.1%} of the training rows after epoch "
+                f"{len(net.history)}. Lower meta_lr or max_epochs.",
+                WeightCollapseWarning,
+                stacklevel=2,
+            )

@@ -1,0 +1,159 @@
+"""The group-balanced validation split and validation batches.
+
+FORML measures fairness on held-out rows. The split takes equal numbers of
+rows from every (group, label) stratum where the data allow, so that a small
+group weighs as much in the meta-loss as a large one, and every validation
+batch holds at least ``min_group_samples`` rows of each cell the constraint
+compares.
+"""
+
+import numpy as np
+import torch
+
+# A stratum never gives more than this share of its rows to validation, so
+# that every group keeps rows to train on.
+MAX_VALIDATION_SHARE = 0.5
+
+
+def _water_fill(capacity, total):
+    """Split ``total`` as evenly as ``capacity`` allows (largest equal share)."""
+    allocation = np.zeros_like(capacity)
+    remaining = total
+    order = np.argsort(capacity, kind="stable")
+    for position, stratum in enumerate(order):
+        share = remaining // (len(order) - position)
+        allocation[stratum] = min(capacity[stratum], share)
+        remaining -= allocation[stratum]
+    return allocation
+
+
+def balanced_validation_split(
+    strata, cells, cell_names, *, validation_size, min_group_samples, rng
+):
+    """Carve a group-balanced validation set out of the training rows.
+
+    Parameters
+    ----------
+    strata : ndarray of int of shape (n_samples,)
+        ``group * n_classes + label`` of each row.
+    cells : ndarray of int of shape (n_samples,)
+        Cell of each row under the constraint, ``-1`` when ignored.
+    cell_names : list of tuple
+        ``(group, label)`` of each cell, for the error message.
+    validation_size : float or int
+        Share (float in (0, 1)) or number (int) of rows to hold out.
+    min_group_samples : int
+        Rows of every cell that each validation batch must hold; every cell
+        therefore needs at least that many validation rows.
+    rng : numpy.random.RandomState
+        Source of randomness.
+
+    Returns
+    -------
+    validation_index, train_index : ndarray of int
+        Sorted row indices.
+
+    """
+    n_samples = len(strata)
+    if isinstance(validation_size, float):
+        n_validation = int(round(validation_size * n_samples))
+    else:
+        n_validation = int(validation_size)
+    stratum_ids, stratum_of_row, counts = np.unique(
+        strata, return_inverse=True, return_counts=True
+    )
+    capacity = np.floor(counts * MAX_VALIDATION_SHARE).astype(int)
+    allocation = _water_fill(capacity, n_validation)
+
+    # Every cell the constraint compares must reach min_group_samples rows.
+    cell_of_stratum = np.full(len(stratum_ids), -1)
+    cell_of_stratum[stratum_of_row] = cells
+    for cell in np.unique(cells[cells >= 0]):
+        members = np.flatnonzero(cell_of_stratum == cell)
+        short = min_group_samples - allocation[members].sum()
+        if short <= 0:
+            continue
+        spare = capacity[members] - allocation[members]
+        if spare.sum() < short:
+            group, label = cell_names[cell]
+            n_rows = counts[members].sum()
+            what = f"group {group!r}" + (
+                "" if label is None else f" with label {label!r}"
+            )
+            raise ValueError(
+                f"The balanced validation split needs at least "
+                f"min_group_samples={min_group_samples} validation rows of "
+                f"{what}, and takes at most {MAX_VALIDATION_SHARE:.0%} of its "
+                f"rows, but sensitive_features and y give it only {n_rows} "
+                f"rows. Lower min_group_samples, merge small groups, or provide "
+                f"more data."
+            )
+        allocation[members] += _water_fill(spare, short)
+
+    validation = []
+    for stratum, take in enumerate(allocation):
+        rows = np.flatnonzero(stratum_of_row == stratum)
+        validation.append(rng.choice(rows, size=take, replace=False))
+    validation_index = np.sort(np.concatenate(validation)).astype(np.int64)
+    train_mask = np.ones(n_samples, dtype=bool)
+    train_mask[validation_index] = False
+    return validation_index, np.flatnonzero(train_mask)
+
+
+class ValidationBatches:
+    """Endless validation batches holding every compared cell.
+
+    Each batch takes ``min_group_samples`` rows of every cell (cycling through
+    a fresh permutation of the cell's rows) and fills the rest of the batch
+    with rows drawn from a permutation of the whole validation set.
+
+    Parameters
+    ----------
+    cells : torch.Tensor of int64 of shape (n_validation,)
+        Cell of each validation row, ``-1`` when ignored.
+    batch_size : int
+        Requested batch size; raised to ``n_cells * min_group_samples`` when
+        that is larger, so that the guarantee always holds.
+    min_group_samples : int
+        Rows of every cell in every batch.
+    generator : torch.Generator
+        Source of randomness (on the CPU).
+
+    """
+
+    def __init__(self, cells, batch_size, min_group_samples, generator):
+        self.generator = generator
+        self.min_group_samples = min_group_samples
+        self.members = [
+            torch.nonzero(cells == cell).flatten()
+            for cell in range(int(cells.max()) + 1)
+        ]
+        self.n_rows = len(cells)
+        self.batch_size = max(batch_size, len(self.members) * min_group_samples)
+        self.n_fill = min(self.batch_size, self.n_rows) - len(self.members) * (
+            min_group_samples
+        )
+        self._queues = [torch.empty(0, dtype=torch.int64) for _ in self.members]
+        self._fill_queue = torch.empty(0, dtype=torch.int64)
+
+    def _take(self, queue, pool, n):
+        """Take ``n`` rows from a queue, refilled from shuffles of ``pool``."""
+        while len(queue) < n:
+            order = torch.randperm(len(pool), generator=self.generator)
+            queue = torch.cat([queue, pool[order]])
+        return queue[:n], queue[n:]
+
+    def next_index(self):
+        """Index of the validation rows of the next batch."""
+        parts = []
+        for cell, pool in enumerate(self.members):
+            taken, self._queues[cell] = self._take(
+                self._queues[cell], pool, self.min_group_samples
+            )
+            parts.append(taken)
+        if self.n_fill > 0:
+            taken, self._fill_queue = self._take(
+                self._fill_queue, torch.arange(self.n_rows), self.n_fill
+            )
+            parts.append(taken)
+        return torch.cat(parts)
