@@ -1,29 +1,17 @@
 """FORMLClassifier: the scikit-learn face of FORML."""
 
-import contextlib
-import copy
-from numbers import Integral, Real
+from numbers import Real
 
-import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
-from torch import nn
 
-from ._data import BatchIterator, RowDataset
-from ._losses import CONSTRAINTS, META_LOSSES, build_cell_spec, make_meta_loss
+from ._base import BaseReweightingClassifier
+from ._losses import CONSTRAINTS, META_LOSSES, make_meta_loss
 from ._meta_step import choose_engine
-from ._module import MLP
-from ._net import FORMLNet
-from ._split import ValidationBatches, balanced_validation_split
-from ._validation import check_sample_weight_nonnegative, encode_groups
 from ._weight_store import WeightStore
 
 
-class FORMLClassifier(ClassifierMixin, BaseEstimator):
+class FORMLClassifier(BaseReweightingClassifier):
     """Neural network classifier trained with FORML sample reweighting.
 
     FORML (Fairness Optimized Reweighting via Meta-Learning, Yan, Seto &
@@ -161,30 +149,13 @@ class FORMLClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
-        "module": [None, nn.Module, type],
-        "hidden_layer_sizes": ["array-like"],
-        "module_params": [None, dict],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "optimizer": [type],
+        **BaseReweightingClassifier._parameter_constraints,
         "meta_lr": [Interval(Real, 0, None, closed="left")],
         "lookahead_lr": [None, Interval(Real, 0, None, closed="neither")],
         "meta_loss": [StrOptions(set(META_LOSSES)), callable],
         "constraint": [StrOptions(set(CONSTRAINTS))],
         "meta_gradient": [StrOptions({"closed_form", "unrolled"})],
-        "validation_size": [
-            Interval(Real, 0, 1, closed="neither"),
-            Interval(Integral, 1, None, closed="left"),
-        ],
-        "validation_batch_size": [None, Interval(Integral, 1, None, closed="left")],
-        "min_group_samples": [Interval(Integral, 1, None, closed="left")],
         "loss_ema_decay": [Interval(Real, 0, 1, closed="left")],
-        "device": [str, torch.device],
-        "warm_start": ["boolean"],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
-        "callbacks": [None, list],
     }
 
     def __init__(
@@ -234,7 +205,6 @@ class FORMLClassifier(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
         self.callbacks = callbacks
 
-    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, *, sensitive_features=None, sample_weight=None):
         """Fit the network while learning a fairness weight per training row.
 
@@ -258,195 +228,23 @@ class FORMLClassifier(ClassifierMixin, BaseEstimator):
             The fitted estimator.
 
         """
-        device = torch.device(self.device)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(
-                f"device={self.device!r} was requested but no CUDA device is "
-                "available; use device='cpu'."
-            )
-        continuing = self.warm_start and hasattr(self, "net_")
-        X, y = validate_data(self, X, y, dtype=np.float32, reset=not continuing)
-        check_classification_targets(y)
-        encoder = LabelEncoder().fit(y)
-        if len(encoder.classes_) < 2:
-            raise ValueError(
-                f"y has a single class ({encoder.classes_[0]!r}); a classifier "
-                "needs at least two."
-            )
-        y_encoded = encoder.transform(y)
-        n_samples = len(y_encoded)
-        sample_weight = check_sample_weight_nonnegative(sample_weight, n_samples)
-        if sensitive_features is None:
-            groups, group_names = y_encoded, list(encoder.classes_)
-        else:
-            groups, group_names = encode_groups(sensitive_features, n_samples)
-            if len(group_names) < 2:
-                raise ValueError(
-                    "sensitive_features holds a single group "
-                    f"({group_names[0]!r}); FORML compares at least two groups."
-                )
-        if continuing:
-            return self._continue_fit(X, y_encoded)
-
-        self.classes_ = encoder.classes_
-        self.groups_ = group_names
-        n_classes = len(self.classes_)
-        strata = groups * n_classes + y_encoded
-        spec = build_cell_spec(
-            self.constraint,
-            group_names=group_names,
-            class_names=list(self.classes_),
-            groups_are_classes=sensitive_features is None,
-            present=np.bincount(strata, minlength=len(group_names) * n_classes) > 0,
-        )
-        cells = spec.cells(strata)
-        rng = check_random_state(self.random_state)
-        validation_index, train_index = balanced_validation_split(
-            strata,
-            cells,
-            spec.cell_names,
-            validation_size=self.validation_size,
-            min_group_samples=self.min_group_samples,
-            rng=rng,
-        )
-        torch_seed, shuffle_seed, validation_seed = rng.randint(2**31 - 1, size=3)
-        self._torch_seed = int(torch_seed)
-        self._train_index = train_index
-
-        with self._seeded_torch(device):
-            net = self._build_net(device, n_classes, int(shuffle_seed))
-            net.initialize()
-            engine = choose_engine(net.module_, self.meta_gradient)
-            net.engine_ = engine if self.meta_lr > 0 else None
-            net.meta_loss_ = make_meta_loss(self.meta_loss, spec, device)
-            net.validation_ = (
-                torch.as_tensor(X[validation_index], device=device),
-                torch.as_tensor(y_encoded[validation_index], device=device),
-                torch.as_tensor(cells[validation_index], device=device),
-            )
-            net.validation_batches_ = ValidationBatches(
-                torch.as_tensor(cells[validation_index]),
-                self.validation_batch_size or self.batch_size,
-                self.min_group_samples,
-                torch.Generator().manual_seed(int(validation_seed)),
-            )
-            net.weight_store_ = WeightStore(
-                len(train_index),
-                meta_lr=self.meta_lr,
-                lookahead_lr=self.lookahead_lr or self.lr,
-                sample_weight=None
-                if sample_weight is None
-                else torch.as_tensor(sample_weight[train_index], dtype=torch.float32),
-                loss_ema_decay=self.loss_ema_decay,
-                device=device,
-            )
-            self.net_ = net
-            self._train_dataset = RowDataset(
-                torch.from_numpy(X[train_index]),
-                torch.from_numpy(y_encoded[train_index]),
-            )
-            net.partial_fit(self._train_dataset)
-        self._collect_fitted_attributes(n_samples)
-        return self
-
-    def _continue_fit(self, X, y_encoded):
-        """warm_start: train the fitted net and weights for more epochs."""
-        if len(y_encoded) != len(self.validation_mask_):
-            raise ValueError(
-                "warm_start=True continues the previous fit and needs the same "
-                f"rows: got {len(y_encoded)} rows, the previous fit had "
-                f"{len(self.validation_mask_)}."
-            )
-        device = torch.device(self.device)
-        self._torch_seed += 1
-        with self._seeded_torch(device):
-            self.net_.partial_fit(self._train_dataset)
-        self._collect_fitted_attributes(len(y_encoded))
-        return self
-
-    @contextlib.contextmanager
-    def _seeded_torch(self, device):
-        """Seed torch's global generator without leaking it to the caller."""
-        devices = [device.index or 0] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(self._torch_seed)
-            yield
-
-    def _build_net(self, device, n_classes, shuffle_seed):
-        module_params = {}
-        if self.module is None:
-            module = MLP
-            module_params = {
-                "n_features": self.n_features_in_,
-                "n_classes": n_classes,
-                "hidden_layer_sizes": tuple(self.hidden_layer_sizes),
-            }
-        elif isinstance(self.module, nn.Module):
-            module = copy.deepcopy(self.module)
-        else:
-            module, module_params = self.module, dict(self.module_params or {})
-        return FORMLNet(
-            module,
-            criterion=nn.CrossEntropyLoss,
-            optimizer=self.optimizer,
-            lr=self.lr,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            train_split=None,
-            dataset=RowDataset,
-            iterator_train=BatchIterator,
-            iterator_train__shuffle=True,
-            iterator_train__seed=shuffle_seed,
-            iterator_valid=BatchIterator,
-            device=device,
-            callbacks=self.callbacks,
-            verbose=self.verbose,
-            **{f"module__{key}": value for key, value in module_params.items()},
+        return super().fit(
+            X, y, sensitive_features=sensitive_features, sample_weight=sample_weight
         )
 
-    def _collect_fitted_attributes(self, n_samples):
-        store = self.net_.weight_store_
-        train_index = self._train_index
-        self.validation_mask_ = np.ones(n_samples, dtype=bool)
-        self.validation_mask_[train_index] = False
-        self.sample_weights_ = np.zeros(n_samples)
-        self.sample_weights_[train_index] = store.weights().cpu().numpy()
-        self.weighted_loss_ema_ = np.full(n_samples, np.nan)
-        if store.loss_ema is not None:
-            self.weighted_loss_ema_[train_index] = store.loss_ema.cpu().numpy()
-        self.history_ = self.net_.history
+    def _make_engine(self, module):
+        engine = choose_engine(module, self.meta_gradient)
+        return engine if self.meta_lr > 0 else None
 
-    def predict_proba(self, X):
-        """Class probabilities (softmax of the network's logits).
+    def _make_meta_loss(self, spec, device):
+        return make_meta_loss(self.meta_loss, spec, device)
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to score.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Probability of each class, columns ordered as ``classes_``.
-
-        """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
-        logits = self.net_.forward(RowDataset(torch.from_numpy(X)), device="cpu")
-        return torch.softmax(logits.double(), dim=1).numpy()
-
-    def predict(self, X):
-        """Most probable class of each row.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to classify.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-            Predicted labels, of the type of ``classes_``.
-
-        """
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+    def _make_weighting(self, context):
+        return WeightStore(
+            context["n_rows"],
+            meta_lr=self.meta_lr,
+            lookahead_lr=self.lookahead_lr or self.lr,
+            sample_weight=context["sample_weight"],
+            loss_ema_decay=self.loss_ema_decay,
+            device=context["device"],
+        )

@@ -100,11 +100,16 @@ def choose_engine(module, meta_gradient):
 
 
 class _Engine:
-    """One engine's pass over a batch: the loss vector and weight gradient.
+    """One engine's pass over a batch.
 
-    ``weight_gradient(p)`` returns ``dL_f/dw`` for the batch, and
-    ``apply(p_new)`` leaves ``grad_theta sum_i p_new_i l_i`` in the
-    parameters' ``.grad``.
+    After construction ``logits`` and ``losses`` hold the training forward.
+    ``directional_derivatives(p)`` returns ``d`` (``d_j = grad l_j . g_f``
+    with ``g_f`` the meta-loss gradient after the lookahead with batch
+    weights ``p``) and the meta-loss; ``apply(p_new)`` leaves
+    ``grad_theta sum_i p_new_i l_i`` in the parameters' ``.grad``. The only
+    cross-row reduction of the step is the one gradient ``g_f`` (and the
+    lookahead gradient): data-parallel training needs an all-reduce of those
+    in :meth:`validation_gradient` and :meth:`lookahead_params`, nowhere else.
     """
 
     def __init__(self, module, X, y, lookahead_lr, validation, meta_loss):
@@ -181,14 +186,14 @@ class LinearEngine(_Engine):
     def _weighted_gradients(self, c):
         """``sum_i c_i grad l_i`` per parameter, in ``self.params`` order."""
         grads = {}
-        for (layer, a, delta), (w_name, b_name) in zip(self.layers, self.names):
+        for (_, a, delta), (w_name, b_name) in zip(self.layers, self.names):
             scaled = delta * c[:, None, None]
             grads[w_name] = torch.einsum("bto,bti->oi", scaled, a)
             if b_name is not None:
                 grads[b_name] = scaled.sum(dim=(0, 1))
         return [grads[name].to(p.dtype) for name, p in self.params.items()]
 
-    def weight_gradient(self, p):
+    def directional_derivatives(self, p):
         lookahead = self.lookahead_params(self._weighted_gradients(p))
         meta_loss, g_f = self.validation_gradient(lookahead)
         g_f = dict(zip(lookahead, g_f))
@@ -197,7 +202,7 @@ class LinearEngine(_Engine):
             d = d + torch.einsum("bto,oi,bti->b", delta, g_f[w_name].float(), a)
             if b_name is not None:
                 d = d + torch.einsum("bto,o->b", delta, g_f[b_name].float())
-        return closed_form_weight_gradient(p, d, self.lookahead_lr), meta_loss
+        return d, meta_loss
 
     def apply(self, p_new):
         for p, g in zip(self.params.values(), self._weighted_gradients(p_new)):
@@ -231,7 +236,7 @@ class JvpEngine(_Engine):
         self.logits = self.module(self.X)
         self.losses = per_row_loss(self.logits, self.y)
 
-    def weight_gradient(self, p):
+    def directional_derivatives(self, p):
         grads = torch.autograd.grad(
             (p * self.losses).sum(), list(self.params.values()), retain_graph=True
         )
@@ -248,7 +253,7 @@ class JvpEngine(_Engine):
         _set_rng_state(self.device, self.rng_before)
         _, d = jvp(losses_at, (primals,), (tangents,))
         _set_rng_state(self.device, rng_after)
-        return closed_form_weight_gradient(p, d, self.lookahead_lr), meta_loss
+        return d.float(), meta_loss
 
     def apply(self, p_new):
         (p_new * self.losses).sum().backward()
@@ -262,11 +267,14 @@ class UnrolledEngine(_Engine):
         self.logits = self.module(self.X)
         self.losses = per_row_loss(self.logits, self.y)
 
-    def weight_gradient(self, p):
-        logits_w = torch.log(p).detach().requires_grad_()
-        p_live = torch.softmax(logits_w, dim=0)
+    def directional_derivatives(self, p):
+        # d_j = -(dL_f/d eps_j) / eta_c for the loss weights p + eps at eps=0,
+        # by autograd through the lookahead.
+        eps = torch.zeros_like(p, requires_grad=True)
         grads = torch.autograd.grad(
-            (p_live * self.losses).sum(), list(self.params.values()), create_graph=True
+            ((p + eps) * self.losses).sum(),
+            list(self.params.values()),
+            create_graph=True,
         )
         lookahead = {
             name: q - self.lookahead_lr * g
@@ -276,8 +284,8 @@ class UnrolledEngine(_Engine):
         with eval_mode(self.module):
             logits = functional_call(self.module, lookahead, (X_val,))
         meta_loss = self.meta_loss(per_row_loss(logits, y_val), cells_val)
-        (gradient,) = torch.autograd.grad(meta_loss, logits_w, retain_graph=True)
-        return gradient, meta_loss.detach()
+        (gradient,) = torch.autograd.grad(meta_loss, eps, retain_graph=True)
+        return -gradient / self.lookahead_lr, meta_loss.detach()
 
     def apply(self, p_new):
         (p_new * self.losses).sum().backward()
@@ -287,8 +295,10 @@ ENGINES = {"linear": LinearEngine, "jvp": JvpEngine, "unrolled": UnrolledEngine}
 
 
 def run_engine(engine, *args):
-    """Start ``engine`` on a batch; a linear network that reuses a layer
-    (called twice per forward) goes through the jvp engine instead.
+    """Start ``engine`` on a batch.
+
+    A linear network that calls a layer more or less than once per forward
+    goes through the jvp engine instead.
     """
     if engine == "linear":
         try:

@@ -20,12 +20,22 @@ class WeightCollapseWarning(UserWarning):
 class FORMLNet(NeuralNet):
     """A skorch :class:`~skorch.NeuralNet` whose training step is FORML's.
 
-    Batches are ``(X, y, rows)``. The meta state is set by
-    :class:`~skforml.FORMLClassifier` before ``fit``: ``weight_store_``
-    (a :class:`~skforml._weight_store.WeightStore`), ``validation_``
-    (``X_val``, ``y_val``, ``cells_val`` tensors on the device),
-    ``validation_batches_``, ``meta_loss_`` and ``engine_`` (None for plain
-    weighted training).
+    Batches are ``(X, y, rows)``. The classifier sets the meta state before
+    ``fit``:
+
+    ``weighting_``
+        How rows are weighted; :class:`~skforml._weight_store.WeightStore` for
+        FORML. It provides ``probabilities(rows)`` (batch weights summing to
+        1), ``update(rows, d) -> p`` (new batch weights from the directional
+        derivatives ``d`` of the meta step), ``record_losses(rows, p,
+        losses)``, ``end_epoch(net)``, ``weights()`` (all rows, mean 1),
+        ``effective_sample_fraction()``, ``loss_ema`` and ``lookahead_lr``.
+    ``engine_``
+        Meta step engine name (see :mod:`skforml._meta_step`), or None for
+        plain weighted training.
+    ``validation_``, ``validation_batches_``, ``meta_loss_``
+        Validation tensors ``(X_val, y_val, cells_val)`` on the device, their
+        batch sampler, and the meta-loss (only when ``engine_`` is set).
     """
 
     def train_step(self, batch, **fit_params):
@@ -35,10 +45,10 @@ class FORMLNet(NeuralNet):
         X = X.to(self.device, non_blocking=True)
         y = y.to(self.device, non_blocking=True)
         rows = rows.to(self.device)
-        store = self.weight_store_
+        weighting = self.weighting_
         self._zero_grad_optimizer(set_to_none=True)
         if self.engine_ is None:
-            p = store.probabilities(rows)
+            p = weighting.probabilities(rows)
             logits = self.module_(X)
             losses = per_row_loss(logits, y)
             (p * losses).sum().backward()
@@ -48,18 +58,16 @@ class FORMLNet(NeuralNet):
                 self.module_,
                 X,
                 y,
-                store.lookahead_lr,
+                weighting.lookahead_lr,
                 self._validation_batch(),
                 self.meta_loss_,
             )
-            p = store.probabilities(rows)
-            weight_gradient, meta_loss = engine.weight_gradient(p)
-            store.step(rows, p, weight_gradient)
-            p = store.probabilities(rows)
+            d, meta_loss = engine.directional_derivatives(weighting.probabilities(rows))
+            p = weighting.update(rows, d)
             engine.apply(p)
             logits, losses = engine.logits, engine.losses
             self.history.record_batch("meta_loss", meta_loss.item())
-        store.record_losses(rows, p, losses)
+        weighting.record_losses(rows, p, losses)
         self.notify(
             "on_grad_computed",
             named_parameters=TeeGenerator(self.get_all_learnable_params()),
@@ -93,9 +101,9 @@ class WeightMonitor(Callback):
         self.warned_ = False
 
     def on_epoch_end(self, net, **kwargs):
-        store = net.weight_store_
-        store.end_epoch()
-        ess = store.effective_sample_fraction()
+        weighting = net.weighting_
+        weighting.end_epoch(net)
+        ess = weighting.effective_sample_fraction()
         net.history.record("weight_ess", ess)
         batches = net.history[-1, "batches"]
         if batches and "meta_loss" in batches[0]:

@@ -15,7 +15,7 @@ proportional to ``p_j``, a row that gained weight gains it ever faster, which
 collapses the weights onto a few rows. The store therefore takes an
 exponentiated-gradient (mirror descent) step on the batch's weight
 distribution: it moves ``w_j`` along ``u_j = -dL_f/dw_j / (eta_c p_j)
-= -(d_j - sum_i p_i d_i)``, divided by the root of a running mean of
+= d_j - sum_i p_i d_i``, divided by the root of a running mean of
 ``mean_j u_j**2`` (one scalar, as in RMSprop, shared by all rows) and clipped
 at ``MAX_STEP`` such units. A step then moves a batch's logits by about
 ``meta_lr`` in root-mean-square, whatever the batch size, learning rate or
@@ -75,28 +75,27 @@ class WeightStore:
         """``softmax`` of the batch's logits (the weights of the batch loss)."""
         return torch.softmax(self.batch_logits(rows), dim=0)
 
-    def step(self, rows, p, weight_gradient):
-        """Move the batch's logits against ``weight_gradient`` (see module doc).
+    def update(self, rows, d):
+        """Move the batch's logits given the directional derivatives ``d``.
 
-        ``p`` are the batch weights the gradient was taken at; rows of zero
-        weight (caller weight 0) do not move.
+        ``d_j = grad l_j . g_f`` was taken at the batch's current weights (see
+        the module doc). Returns the batch's new weights.
         """
-        trains = p > 0
-        direction = torch.where(
-            trains, -weight_gradient / (self.lookahead_lr * p.clamp(min=1e-38)), 0.0
-        )
+        p = self.probabilities(rows)
+        direction = d - (p * d).sum()
         self.n_steps += 1
         decay = GRADIENT_SCALE_DECAY
-        self.mean_square.mul_(decay).add_((1 - decay) * direction[trains].pow(2).mean())
+        self.mean_square.mul_(decay).add_((1 - decay) * direction.pow(2).mean())
         scale = (self.mean_square / (1 - decay**self.n_steps)).sqrt() + 1e-12
         step = self.meta_lr * (direction / scale).clamp(-MAX_STEP, MAX_STEP)
         self.logits[rows] = (self.logits[rows] + step).clamp(-LOGIT_BOUND, LOGIT_BOUND)
+        return self.probabilities(rows)
 
     def record_losses(self, rows, p, losses):
         """Keep the batch's normalised weighted losses ``|B| p_i l_i``."""
         self.epoch_loss[rows] = len(rows) * p * losses.detach()
 
-    def end_epoch(self):
+    def end_epoch(self, net):
         """Fold this epoch's weighted losses into their moving average."""
         if self.loss_ema is None:
             self.loss_ema = self.epoch_loss.clone()
