@@ -46,9 +46,18 @@ LOGIT_BOUND = 30.0
 GRADIENT_SCALE_DECAY = 0.99
 
 
+def at_least_float32(tensor):
+    """Upcast half precision; float32 and float64 stay as they are.
+
+    Sums and dot products of the meta step stay exact enough under mixed
+    precision.
+    """
+    return tensor.to(torch.promote_types(tensor.dtype, torch.float32))
+
+
 def per_row_loss(logits, y):
     """Cross-entropy of each row (the training loss ``l_i``)."""
-    return F.cross_entropy(logits.float(), y, reduction="none")
+    return F.cross_entropy(at_least_float32(logits), y, reduction="none")
 
 
 @contextlib.contextmanager
@@ -169,8 +178,8 @@ class LinearEngine(_Engine):
         self.layers = [
             (
                 layer,
-                a.detach().reshape(n_rows, -1, a.shape[-1]).float(),
-                delta.reshape(n_rows, -1, delta.shape[-1]).float(),
+                at_least_float32(a.detach().reshape(n_rows, -1, a.shape[-1])),
+                at_least_float32(delta.reshape(n_rows, -1, delta.shape[-1])),
             )
             for (layer, a, _), delta in zip(records, deltas)
         ]
@@ -199,9 +208,11 @@ class LinearEngine(_Engine):
         g_f = dict(zip(lookahead, g_f))
         d = 0
         for (_, a, delta), (w_name, b_name) in zip(self.layers, self.names):
-            d = d + torch.einsum("bto,oi,bti->b", delta, g_f[w_name].float(), a)
+            d = d + torch.einsum(
+                "bto,oi,bti->b", delta, at_least_float32(g_f[w_name]), a
+            )
             if b_name is not None:
-                d = d + torch.einsum("bto,o->b", delta, g_f[b_name].float())
+                d = d + torch.einsum("bto,o->b", delta, at_least_float32(g_f[b_name]))
         return d, meta_loss
 
     def apply(self, p_new):
@@ -253,7 +264,7 @@ class JvpEngine(_Engine):
         _set_rng_state(self.device, self.rng_before)
         _, d = jvp(losses_at, (primals,), (tangents,))
         _set_rng_state(self.device, rng_after)
-        return d.float(), meta_loss
+        return at_least_float32(d), meta_loss
 
     def apply(self, p_new):
         (p_new * self.losses).sum().backward()

@@ -1,0 +1,249 @@
+"""Correctness of the meta step: the weight gradient of every engine against
+an independent computation (finite differences of the unrolled lookahead)."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from skforml import FORMLClassifier
+from skforml._losses import build_cell_spec, make_meta_loss
+from skforml._meta_step import (
+    ENGINES,
+    choose_engine,
+    closed_form_weight_gradient,
+    per_row_loss,
+    run_engine,
+)
+
+LOOKAHEAD_LR = 0.5
+
+
+def make_mlp(n_hidden_layers, seed, width=7, n_features=5, n_classes=3):
+    torch.manual_seed(seed)
+    layers, size = [], n_features
+    for _ in range(n_hidden_layers):
+        layers += [nn.Linear(size, width), nn.Tanh()]
+        size = width
+    layers.append(nn.Linear(size, n_classes))
+    return nn.Sequential(*layers).double()
+
+
+def make_problem(
+    seed,
+    constraint="equalized_odds",
+    meta_loss="mean_loss_discrepancy",
+    n_train=12,
+    n_val=16,
+    n_classes=3,
+    n_groups=2,
+):
+    gen = torch.Generator().manual_seed(seed)
+    X = torch.randn(n_train, 5, generator=gen, dtype=torch.float64)
+    y = torch.randint(n_classes, (n_train,), generator=gen)
+    X_val = torch.randn(n_val, 5, generator=gen, dtype=torch.float64)
+    # Every (group, label) stratum present in the validation batch.
+    y_val = torch.arange(n_val) % n_classes
+    g_val = (torch.arange(n_val) // n_classes) % n_groups
+    spec = build_cell_spec(
+        constraint,
+        group_names=list(range(n_groups)),
+        class_names=list(range(n_classes)),
+        groups_are_classes=False,
+        present=np.ones(n_groups * n_classes, dtype=bool),
+    )
+    cells = torch.as_tensor(spec.cells((g_val * n_classes + y_val).numpy()))
+    w = torch.randn(n_train, generator=gen, dtype=torch.float64)
+    return X, y, (X_val, y_val, cells), make_meta_loss(meta_loss, spec, "cpu"), w
+
+
+def meta_objective(module, w, X, y, validation, meta_loss):
+    """L_f(theta - eta grad sum softmax(w)_i l_i), written out independently."""
+    params = dict(module.named_parameters())
+    p = torch.softmax(w, dim=0)
+    losses = nn.functional.cross_entropy(
+        functional_call(module, params, (X,)), y, reduction="none"
+    )
+    grads = torch.autograd.grad(
+        (p * losses).sum(), list(params.values()), create_graph=True
+    )
+    lookahead = {n: q - LOOKAHEAD_LR * g for (n, q), g in zip(params.items(), grads)}
+    X_val, y_val, cells = validation
+    module.eval()
+    out = functional_call(module, lookahead, (X_val,))
+    module.train()
+    return meta_loss(nn.functional.cross_entropy(out, y_val, reduction="none"), cells)
+
+
+def finite_difference_gradient(module, w, *args, eps=1e-6):
+    grad = torch.zeros_like(w)
+    for j in range(len(w)):
+        step = torch.zeros_like(w)
+        step[j] = eps
+        plus = meta_objective(module, w + step, *args).item()
+        minus = meta_objective(module, w - step, *args).item()
+        grad[j] = (plus - minus) / (2 * eps)
+    return grad
+
+
+def engine_gradient(engine, module, w, X, y, validation, meta_loss):
+    p = torch.softmax(w, dim=0)
+    run = run_engine(engine, module, X, y, LOOKAHEAD_LR, validation, meta_loss)
+    d, _ = run.directional_derivatives(p)
+    return closed_form_weight_gradient(p, d, LOOKAHEAD_LR)
+
+
+@pytest.mark.parametrize("engine", sorted(ENGINES))
+@pytest.mark.parametrize(
+    "meta_loss", ["mean_loss_discrepancy", "max_loss_discrepancy", "cross_entropy"]
+)
+def test_weight_gradient_matches_finite_differences(engine, meta_loss):
+    module = make_mlp(2, seed=0)
+    X, y, validation, loss_fn, w = make_problem(1, meta_loss=meta_loss)
+    expected = finite_difference_gradient(module, w, X, y, validation, loss_fn)
+    got = engine_gradient(engine, module, w, X, y, validation, loss_fn)
+    assert expected.abs().max() > 1e-6  # the check is not vacuous
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize("n_hidden_layers", [1, 2, 3])
+@pytest.mark.parametrize(
+    "constraint",
+    [
+        "true_positive_rate_parity",
+        "equalized_odds",
+        "error_rate_parity",
+        "false_positive_rate_parity",
+    ],
+)
+@pytest.mark.parametrize("meta_loss", ["mean_loss_discrepancy", "max_loss_discrepancy"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_closed_form_equals_unrolled(n_hidden_layers, constraint, meta_loss, seed):
+    n_classes = (
+        2
+        if constraint in ("true_positive_rate_parity", "false_positive_rate_parity")
+        else 3
+    )
+    module = make_mlp(n_hidden_layers, seed=seed, n_classes=n_classes)
+    X, y, validation, loss_fn, w = make_problem(
+        seed, constraint, meta_loss, n_train=32, n_val=24, n_classes=n_classes
+    )
+    reference = engine_gradient("unrolled", module, w, X, y, validation, loss_fn)
+    for engine in ("linear", "jvp"):
+        got = engine_gradient(engine, module, w, X, y, validation, loss_fn)
+        torch.testing.assert_close(got, reference, rtol=1e-5, atol=1e-10)
+    # The weight gradient of a softmax sums to zero over the batch.
+    assert abs(reference.sum().item()) < 1e-12
+
+
+def test_final_update_gradient_is_weighted_training_gradient():
+    module = make_mlp(2, seed=3)
+    X, y, validation, loss_fn, w = make_problem(3)
+    p = torch.softmax(w, dim=0)
+    expected = torch.autograd.grad(
+        (p * per_row_loss(module(X), y)).sum(), list(module.parameters())
+    )
+    for engine in sorted(ENGINES):
+        run = run_engine(engine, module, X, y, LOOKAHEAD_LR, validation, loss_fn)
+        run.directional_derivatives(torch.full_like(p, 1 / len(p)))
+        module.zero_grad(set_to_none=True)
+        run.apply(p)
+        for param, grad in zip(module.parameters(), expected):
+            torch.testing.assert_close(param.grad, grad)
+
+
+class LayerNormDropoutNet(nn.Module):
+    """Not a pure linear network (LayerNorm parameters) and with dropout."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Linear(5, 8),
+            nn.LayerNorm(8),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+            nn.Linear(8, 3),
+        )
+
+    def forward(self, X):
+        return self.body(X)
+
+
+def test_jvp_engine_replays_dropout_masks():
+    torch.manual_seed(0)
+    module = LayerNormDropoutNet().double()
+    assert choose_engine(module, "closed_form") == "jvp"
+    X, y, validation, loss_fn, w = make_problem(4)
+    gradients = {}
+    for engine in ("jvp", "unrolled"):
+        torch.manual_seed(123)  # same dropout mask for both training forwards
+        gradients[engine] = engine_gradient(
+            engine, module, w, X, y, validation, loss_fn
+        )
+    torch.testing.assert_close(
+        gradients["jvp"], gradients["unrolled"], rtol=1e-5, atol=1e-10
+    )
+
+
+def test_shared_linear_layer_falls_back_to_jvp():
+    class Tied(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.hidden = nn.Linear(5, 5)
+            self.out = nn.Linear(5, 3)
+
+        def forward(self, X):
+            return self.out(torch.tanh(self.hidden(torch.tanh(self.hidden(X)))))
+
+    torch.manual_seed(0)
+    module = Tied().double()
+    X, y, validation, loss_fn, w = make_problem(5)
+    run = run_engine("linear", module, X, y, LOOKAHEAD_LR, validation, loss_fn)
+    assert not isinstance(run, ENGINES["linear"])
+    expected = engine_gradient("unrolled", module, w, X, y, validation, loss_fn)
+    got = engine_gradient("linear", module, w, X, y, validation, loss_fn)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-10)
+
+
+def test_batch_norm_falls_back_to_unrolled_with_warning():
+    module = nn.Sequential(
+        nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2)
+    )
+    with pytest.warns(UserWarning, match="BatchNorm"):
+        assert choose_engine(module, "closed_form") == "unrolled"
+    module.eval()
+    assert choose_engine(module, "closed_form") == "jvp"
+
+
+def test_validation_forward_leaves_batch_norm_statistics_alone():
+    torch.manual_seed(0)
+    module = nn.Sequential(
+        nn.Linear(5, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3)
+    ).double()
+    X, y, validation, loss_fn, w = make_problem(6)
+    run = run_engine("unrolled", module, X, y, LOOKAHEAD_LR, validation, loss_fn)
+    after_training_forward = module[1].running_mean.clone()
+    run.directional_derivatives(torch.softmax(w, 0))
+    torch.testing.assert_close(module[1].running_mean, after_training_forward)
+
+
+def test_training_trajectories_agree_between_closed_form_and_unrolled():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 6))
+    y = (X[:, 0] + 0.5 * rng.normal(size=300) > 0).astype(int)
+    groups = (X[:, 1] > 0.3).astype(int)
+    fits = [
+        FORMLClassifier(
+            meta_gradient=mg, max_epochs=3, batch_size=32, random_state=0
+        ).fit(X, y, sensitive_features=groups)
+        for mg in ("closed_form", "unrolled")
+    ]
+    assert fits[0].net_.engine_ == "linear" and fits[1].net_.engine_ == "unrolled"
+    np.testing.assert_allclose(
+        fits[0].sample_weights_, fits[1].sample_weights_, rtol=1e-4
+    )
+    assert np.std(fits[0].sample_weights_[~fits[0].validation_mask_]) > 1e-2
+    np.testing.assert_allclose(
+        fits[0].predict_proba(X), fits[1].predict_proba(X), atol=1e-5
+    )
