@@ -1,8 +1,20 @@
 """skforml: FORML fairness reweighting for neural networks, scikit-learn style."""
 
+from ._audit import plot_sample_weights, rank_downweighted, weight_summary
 from ._classifier import FORMLClassifier
 from ._module import MLP
 from ._net import FORMLNet, WeightCollapseWarning
+from ._sampler import FORMLSampler
 
 __version__ = "0.1.0"
-__all__ = ["FORMLClassifier", "FORMLNet", "MLP", "WeightCollapseWarning", "__version__"]
+__all__ = [
+    "FORMLClassifier",
+    "FORMLNet",
+    "FORMLSampler",
+    "MLP",
+    "WeightCollapseWarning",
+    "plot_sample_weights",
+    "rank_downweighted",
+    "weight_summary",
+    "__version__",
+]
