@@ -116,7 +116,7 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
         n_samples = len(y_encoded)
         sample_weight = check_sample_weight_nonnegative(sample_weight, n_samples)
         if sensitive_features is None:
-            groups, group_names = y_encoded, list(encoder.classes_)
+            groups, group_names = y_encoded, encoder.classes_.tolist()
         else:
             groups, group_names = encode_groups(sensitive_features, n_samples)
             if len(group_names) < 2:
@@ -125,7 +125,20 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
                     f"({group_names[0]!r}); FORML compares at least two groups."
                 )
         if continuing:
-            return self._continue_fit(X, y_encoded)
+            if not np.array_equal(encoder.classes_, self.classes_):
+                raise ValueError(
+                    "warm_start=True continues the previous fit, but y holds the "
+                    f"classes {list(encoder.classes_)} instead of "
+                    f"{list(self.classes_)}."
+                )
+            if n_samples != len(self.validation_mask_):
+                raise ValueError(
+                    "warm_start=True continues the previous fit and needs the same "
+                    f"rows: X has {n_samples} rows, the previous fit had "
+                    f"{len(self.validation_mask_)}."
+                )
+            self._torch_seed += 1
+            return self._train(X, y_encoded)
 
         self.classes_ = encoder.classes_
         self.groups_ = group_names
@@ -134,7 +147,7 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
         spec = build_cell_spec(
             self._split_constraint(),
             group_names=group_names,
-            class_names=list(self.classes_),
+            class_names=self.classes_.tolist(),
             groups_are_classes=sensitive_features is None,
             present=np.bincount(strata, minlength=len(group_names) * n_classes) > 0,
         )
@@ -154,61 +167,63 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
         torch_seed, shuffle_seed, validation_seed = rng.randint(2**31 - 1, size=3)
         self._torch_seed = int(torch_seed)
         self._train_index = train_index
+        self._validation_index = validation_index
+        self._validation_cells = cells[validation_index]
 
         with self._seeded_torch(device):
             net = self._build_net(device, n_classes, int(shuffle_seed))
             net.initialize()
-            net.engine_ = self._make_engine(net.module_)
-            net.meta_loss_ = self._make_meta_loss(spec, device)
-            if len(validation_index):
-                net.validation_ = (
-                    torch.as_tensor(X[validation_index], device=device),
-                    torch.as_tensor(y_encoded[validation_index], device=device),
-                    torch.as_tensor(cells[validation_index], device=device),
-                )
-                net.validation_batches_ = ValidationBatches(
-                    torch.as_tensor(cells[validation_index]),
-                    self.validation_batch_size or self.batch_size,
-                    self.min_group_samples,
-                    torch.Generator().manual_seed(int(validation_seed)),
-                )
-            net.weighting_ = self._make_weighting(
-                {
-                    "n_rows": len(train_index),
-                    "y": y_encoded[train_index],
-                    "groups": groups[train_index],
-                    "n_classes": n_classes,
-                    "n_groups": len(group_names),
-                    "sample_weight": None
-                    if sample_weight is None
-                    else torch.as_tensor(
-                        sample_weight[train_index], dtype=torch.float32
-                    ),
-                    "device": device,
-                    "rng": np.random.RandomState(int(validation_seed)),
-                }
+        net.engine_ = self._make_engine(net.module_)
+        net.meta_loss_ = self._make_meta_loss(spec, device)
+        if len(validation_index):
+            net.validation_batches_ = ValidationBatches(
+                torch.as_tensor(self._validation_cells),
+                self.validation_batch_size or self.batch_size,
+                self.min_group_samples,
+                torch.Generator().manual_seed(int(validation_seed)),
             )
-            self.net_ = net
-            self._train_dataset = RowDataset(
-                torch.from_numpy(X[train_index]),
-                torch.from_numpy(y_encoded[train_index]),
-            )
-            net.partial_fit(self._train_dataset)
-        self._collect_fitted_attributes(n_samples)
-        return self
+        net.weighting_ = self._make_weighting(
+            {
+                "n_rows": len(train_index),
+                "y": y_encoded[train_index],
+                "groups": groups[train_index],
+                "n_classes": n_classes,
+                "n_groups": len(group_names),
+                "sample_weight": None
+                if sample_weight is None
+                else torch.as_tensor(sample_weight[train_index], dtype=torch.float32),
+                "device": device,
+                "rng": np.random.RandomState(int(validation_seed)),
+            }
+        )
+        self.net_ = net
+        return self._train(X, y_encoded)
 
-    def _continue_fit(self, X, y_encoded):
-        """warm_start: train the fitted net and weights for more epochs."""
-        if len(y_encoded) != len(self.validation_mask_):
-            raise ValueError(
-                "warm_start=True continues the previous fit and needs the same "
-                f"rows: got {len(y_encoded)} rows, the previous fit had "
-                f"{len(self.validation_mask_)}."
+    def _train(self, X, y_encoded):
+        """Run the epochs on ``X``; the net holds no data once it returns.
+
+        Training rows are fetched from ``X`` by index, so ``fit`` makes no
+        copy of them (only of the validation rows, on the device).
+        """
+        net, device = self.net_, torch.device(self.device)
+        if len(self._validation_index):
+            net.validation_ = (
+                torch.as_tensor(X[self._validation_index], device=device),
+                torch.as_tensor(y_encoded[self._validation_index], device=device),
+                torch.as_tensor(self._validation_cells, device=device),
             )
-        device = torch.device(self.device)
-        self._torch_seed += 1
-        with self._seeded_torch(device):
-            self.net_.partial_fit(self._train_dataset)
+        dataset = RowDataset(
+            torch.from_numpy(X),
+            torch.from_numpy(y_encoded),
+            index=torch.from_numpy(self._train_index),
+        )
+        try:
+            with self._seeded_torch(device):
+                # skorch ends training on KeyboardInterrupt and keeps the model
+                # fitted so far; the weights so far are kept below as well.
+                net.partial_fit(dataset)
+        finally:
+            net.validation_ = None
         self._collect_fitted_attributes(len(y_encoded))
         return self
 

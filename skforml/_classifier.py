@@ -46,16 +46,20 @@ class FORMLClassifier(BaseReweightingClassifier):
         Learning rate of ``optimizer``.
     optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
         Optimizer of the network.
-    meta_lr : float, default=0.1
+    meta_lr : float, default=0.01
         Size of a weight step: the root-mean-square change of a batch's
         weight logits per step, whatever the batch size and the scale of the
-        gradients (the raw weight gradient is divided by its running RMS, see
+        gradients (the weights take exponentiated-gradient steps divided by
+        the running RMS of the meta-gradient, see
         :mod:`skforml._weight_store`). A row whose gradient keeps its sign
-        for ``T`` epochs has its weight multiplied by about
-        ``exp(T * meta_lr)``. 0 gives plain (uniformly weighted) training.
-        The default moves weights by up to ``e^4`` over 40 epochs, where the
-        fairness gap fell on the synthetic and Adult benchmarks without the
-        weights collapsing onto few rows.
+        for ``T`` epochs has its weight multiplied by up to about
+        ``exp(T * meta_lr * 3)``. 0 gives plain (uniformly weighted)
+        training. The default was chosen on Adult (sex) and the biased
+        synthetic data: at 0.01 and 40 epochs the fairness gap fell to a
+        fraction of uniform training's at under half a point of accuracy,
+        with the weights' effective sample size above 90%; 0.03 to 0.1 cut
+        the gap further at 1 to 4 points of accuracy and, without
+        ``worst_group_lift``, collapsed the weights onto few rows.
     lookahead_lr : float, default=None
         Learning rate ``eta_c`` of the lookahead SGD step; None uses ``lr``.
     meta_loss : {"mean_loss_discrepancy", "max_loss_discrepancy", \
@@ -69,6 +73,14 @@ class FORMLClassifier(BaseReweightingClassifier):
         A callable receives ``(losses, cells)``, the per-row loss tensor and
         the rows' cell ids (``-1`` for rows the constraint ignores), and
         returns a scalar tensor.
+    worst_group_lift : float, default=1.0
+        Weight of a one-sided term added to the discrepancy meta-losses that
+        only lowers the losses of the groups above the mean (``lift *
+        mean_g max(0, L_g - L_bar)`` with ``L_bar`` held fixed). The
+        symmetric discrepancy alone closes the gap from both ends, and in
+        our Adult trials closed it mostly by lowering the best group's true
+        positive rate; with the lift the worst group is raised (max FNR
+        .57 -> .39 at TPRD .18 -> .02). 0 gives the paper's definitions.
     constraint : {"true_positive_rate_parity", "false_positive_rate_parity", \
             "equalized_odds", "error_rate_parity"}, default="equalized_odds"
         Which rows form the group losses: the positives of each group, the
@@ -154,6 +166,7 @@ class FORMLClassifier(BaseReweightingClassifier):
         "lookahead_lr": [None, Interval(Real, 0, None, closed="neither")],
         "meta_loss": [StrOptions(set(META_LOSSES)), callable],
         "constraint": [StrOptions(set(CONSTRAINTS))],
+        "worst_group_lift": [Interval(Real, 0, None, closed="left")],
         "meta_gradient": [StrOptions({"closed_form", "unrolled"})],
         "loss_ema_decay": [Interval(Real, 0, 1, closed="left")],
     }
@@ -168,9 +181,10 @@ class FORMLClassifier(BaseReweightingClassifier):
         batch_size=128,
         lr=1e-3,
         optimizer=torch.optim.Adam,
-        meta_lr=0.1,
+        meta_lr=0.01,
         lookahead_lr=None,
         meta_loss="mean_loss_discrepancy",
+        worst_group_lift=1.0,
         constraint="equalized_odds",
         meta_gradient="closed_form",
         validation_size=0.1,
@@ -193,6 +207,7 @@ class FORMLClassifier(BaseReweightingClassifier):
         self.meta_lr = meta_lr
         self.lookahead_lr = lookahead_lr
         self.meta_loss = meta_loss
+        self.worst_group_lift = worst_group_lift
         self.constraint = constraint
         self.meta_gradient = meta_gradient
         self.validation_size = validation_size
@@ -237,7 +252,7 @@ class FORMLClassifier(BaseReweightingClassifier):
         return engine if self.meta_lr > 0 else None
 
     def _make_meta_loss(self, spec, device):
-        return make_meta_loss(self.meta_loss, spec, device)
+        return make_meta_loss(self.meta_loss, spec, device, self.worst_group_lift)
 
     def _make_weighting(self, context):
         return WeightStore(

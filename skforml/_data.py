@@ -11,17 +11,28 @@ from torch.utils.data import Dataset
 
 
 class RowDataset(Dataset):
-    """Tensors ``X`` and ``y`` of rows; ``y`` may be None (prediction)."""
+    """Rows ``index`` of tensors ``X`` and ``y`` (``y`` None at prediction).
 
-    def __init__(self, X, y=None):
+    ``index`` (default: every row) selects the rows without copying ``X``:
+    position ``i`` of the dataset is row ``index[i]`` of ``X``.
+    """
+
+    def __init__(self, X, y=None, index=None):
         self.X = X
         self.y = y
+        self.index = index
 
     def __len__(self):
-        return len(self.X)
+        return len(self.X) if self.index is None else len(self.index)
 
-    def __getitem__(self, index):
-        return self.X[index], (self.y[index] if self.y is not None else 0)
+    def batch(self, positions):
+        """``X`` and ``y`` (or None) of the rows at ``positions``."""
+        rows = positions if self.index is None else self.index[positions]
+        return self.X[rows], (self.y[rows] if self.y is not None else None)
+
+    def __getitem__(self, position):
+        X, y = self.batch(position)
+        return X, (y if y is not None else 0)
 
 
 class BatchIterator:
@@ -55,10 +66,11 @@ class BatchIterator:
             order = torch.randperm(n_rows, generator=self.generator)
         else:
             order = torch.arange(n_rows)
-        X, y = self.dataset.X, self.dataset.y
         for start in range(0, n_rows, self.batch_size):
-            rows = order[start : start + self.batch_size]
-            if not self.shuffle:
+            positions = order[start : start + self.batch_size]
+            if not self.shuffle and self.dataset.index is None:
                 # Contiguous slices are views: no copy at prediction time.
-                rows = slice(start, start + self.batch_size)
-            yield X[rows], (y[rows] if y is not None else None), rows
+                X, y = self.dataset.batch(slice(start, start + self.batch_size))
+            else:
+                X, y = self.dataset.batch(positions)
+            yield X, y, positions

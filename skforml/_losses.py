@@ -68,7 +68,7 @@ def build_cell_spec(
     groups_are_classes : bool
         True when no sensitive features were given and the class of a row is
         its group (the paper's setting for CIFAR and MNIST). Every constraint
-        then compares per-class losses, the proxy of per-class recall.
+        then compares the per-class losses, the proxy of per-class recall.
     present : ndarray of bool of shape (n_groups * n_classes,)
         Which strata occur in the data.
 
@@ -85,13 +85,8 @@ def build_cell_spec(
     cell_key = np.full(len(strata), -1)
     bucket_key = np.zeros(len(strata), dtype=int)
     if groups_are_classes:
-        if constraint not in ("true_positive_rate_parity", "error_rate_parity"):
-            raise ValueError(
-                f"constraint={constraint!r} needs sensitive_features: without "
-                "them the groups are the classes, and only "
-                "'true_positive_rate_parity' or 'error_rate_parity' (which then "
-                "both compare per-class losses) are defined."
-            )
+        # The group of a row is its label: every constraint reduces to
+        # comparing per-class losses, the proxy of per-class recall.
         diagonal = group == label
         cell_key[diagonal] = group[diagonal]
     elif constraint == "error_rate_parity":
@@ -161,29 +156,45 @@ def _group_losses(losses, cells, n_cells):
     return sums, counts, sums / counts.clamp(min=1)
 
 
-def mean_loss_discrepancy(losses, cells, bucket_masks):
+def mean_loss_discrepancy(losses, cells, bucket_masks, worst_group_lift=0.0):
     """MeanLossD: mean over groups of ``|L_g - L_bar|``, averaged over buckets.
 
     ``L_bar`` is the mean loss over all rows the constraint looks at in the
     bucket (not the mean of the group losses), as in the paper. Cells with no
-    row in the batch are left out.
+    row in the batch are left out. ``worst_group_lift`` adds
+    ``lift * mean_g max(0, L_g - sg(L_bar))`` with ``sg`` a stop-gradient: a
+    term that only lowers the losses of the groups above the mean, so that
+    the gap closes by lifting the worst groups rather than by lowering the
+    best ones.
     """
     sums, counts, group_loss = _group_losses(losses, cells, len(bucket_masks[0]))
     terms = []
     for mask in bucket_masks:
         present = mask & (counts > 0)
         pooled = sums[present].sum() / counts[present].sum().clamp(min=1)
-        terms.append((group_loss[present] - pooled).abs().mean())
+        excess = group_loss[present] - pooled
+        term = excess.abs().mean()
+        if worst_group_lift:
+            lifted = group_loss[present] - pooled.detach()
+            term = term + worst_group_lift * torch.relu(lifted).mean()
+        terms.append(term)
     return torch.stack(terms).mean()
 
 
-def max_loss_discrepancy(losses, cells, bucket_masks):
-    """MaxLossD: ``max_g L_g - min_g L_g``, averaged over buckets."""
+def max_loss_discrepancy(losses, cells, bucket_masks, worst_group_lift=0.0):
+    """MaxLossD: ``max_g L_g - min_g L_g``, averaged over buckets.
+
+    ``worst_group_lift`` adds ``lift * (max_g L_g - sg(min_g L_g))``, which
+    only lowers the worst group's loss (see :func:`mean_loss_discrepancy`).
+    """
     _, counts, group_loss = _group_losses(losses, cells, len(bucket_masks[0]))
     terms = []
     for mask in bucket_masks:
         present = group_loss[mask & (counts > 0)]
-        terms.append(present.max() - present.min())
+        term = present.max() - present.min()
+        if worst_group_lift:
+            term = term + worst_group_lift * (present.max() - present.min().detach())
+        terms.append(term)
     return torch.stack(terms).mean()
 
 
@@ -195,16 +206,17 @@ def cross_entropy(losses, cells):
 class MetaLoss:
     """Picklable ``f(losses, cells) -> scalar`` for a built-in meta-loss."""
 
-    def __init__(self, reduce, bucket_of_cell, device):
+    def __init__(self, reduce, bucket_of_cell, device, worst_group_lift=0.0):
         self.reduce = reduce
+        self.worst_group_lift = worst_group_lift
         buckets = torch.as_tensor(bucket_of_cell, device=device)
         self.bucket_masks = [buckets == b for b in range(int(buckets.max()) + 1)]
 
     def __call__(self, losses, cells):
-        return self.reduce(losses, cells, self.bucket_masks)
+        return self.reduce(losses, cells, self.bucket_masks, self.worst_group_lift)
 
 
-def make_meta_loss(meta_loss, spec, device):
+def make_meta_loss(meta_loss, spec, device, worst_group_lift=0.0):
     """Return ``f(losses, cells) -> scalar`` for a meta-loss name or callable.
 
     ``losses`` are per-row validation losses and ``cells`` the rows' cell ids
@@ -219,4 +231,4 @@ def make_meta_loss(meta_loss, spec, device):
         "mean_loss_discrepancy": mean_loss_discrepancy,
         "max_loss_discrepancy": max_loss_discrepancy,
     }[meta_loss]
-    return MetaLoss(reduce, spec.bucket_of_cell, device)
+    return MetaLoss(reduce, spec.bucket_of_cell, device, worst_group_lift)

@@ -54,10 +54,13 @@ def encode_groups(sensitive_features, n_samples):
             f"(mixed types?): {exc}"
         ) from None
     first_row = [np.flatnonzero(codes == code)[0] for code in range(len(uniques))]
-    if frame.shape[1] > 1:
-        names = [tuple(frame.iloc[row]) for row in first_row]
-    else:
-        names = [frame.iloc[row, 0] for row in first_row]
+    # Plain Python values: readable in error messages and in ``groups_``.
+    names = [
+        tuple(v.item() if hasattr(v, "item") else v for v in frame.iloc[row])
+        for row in first_row
+    ]
+    if frame.shape[1] == 1:
+        names = [name[0] for name in names]
     check_consistent_length(codes, np.empty(n_samples))
     return codes.astype(np.int64), names
 
