@@ -261,6 +261,8 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
             iterator_train__shuffle=True,
             iterator_train__seed=shuffle_seed,
             iterator_valid=BatchIterator,
+            # Prediction has no per-row state: large batches are just faster.
+            iterator_valid__batch_size=max(self.batch_size, 4096),
             device=device,
             callbacks=self.callbacks,
             verbose=self.verbose,
