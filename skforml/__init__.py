@@ -1,6 +1,7 @@
 """skforml: FORML fairness reweighting for neural networks, scikit-learn style."""
 
 from ._audit import plot_sample_weights, rank_downweighted, weight_summary
+from ._baselines import ReweightedClassifier
 from ._classifier import FORMLClassifier
 from ._module import MLP
 from ._net import FORMLNet, WeightCollapseWarning
@@ -12,6 +13,7 @@ __all__ = [
     "FORMLNet",
     "FORMLSampler",
     "MLP",
+    "ReweightedClassifier",
     "WeightCollapseWarning",
     "plot_sample_weights",
     "rank_downweighted",

@@ -1,0 +1,609 @@
+"""ReweightedClassifier: the reweighting baselines of the FORML paper.
+
+Every scheme trains the network of :class:`~skforml.FORMLClassifier` with the
+same training step (:class:`~skforml.FORMLNet`); only the weighting object --
+which supplies each batch's weights -- differs. All weighting objects build on
+:class:`~skforml._weight_store.WeightStore`: a scheme's weight of a row is
+stored as its logit, and the caller's ``sample_weight`` is the store's
+``log_prior``, so the two multiply in every batch.
+"""
+
+from numbers import Real
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.utils._param_validation import Interval, StrOptions
+from skorch.callbacks import Callback
+
+from ._base import BaseReweightingClassifier
+from ._losses import cross_entropy
+from ._meta_step import LOGIT_BOUND, choose_engine
+from ._weight_store import WeightStore
+
+WEIGHTINGS = (
+    "uniform",
+    "random",
+    "proportion",
+    "class_balanced",
+    "label_bias",
+    "learning_to_reweight",
+)
+LABEL_BIAS_CONSTRAINTS = ("equal_opportunity", "demographic_parity")
+# The baselines expose no knob for the per-row loss average (a diagnostic
+# only); they use FORMLClassifier's default so the attributes compare.
+LOSS_EMA_DECAY = 0.9
+
+
+def proportion_weights(counts):
+    """Inverse-frequency weight of each group, ``1 / n_c`` (0 for empty groups).
+
+    Parameters
+    ----------
+    counts : ndarray of int of shape (n_groups,)
+        Training rows of each group.
+
+    Returns
+    -------
+    weights : ndarray of float of shape (n_groups,)
+
+    """
+    counts = np.asarray(counts, dtype=float)
+    return np.divide(1.0, counts, out=np.zeros_like(counts), where=counts > 0)
+
+
+def class_balanced_weights(counts, beta):
+    """Cui et al.'s weight ``(1 - beta) / (1 - beta**n_c)`` of each group.
+
+    The weights of the non-empty groups are normalised to sum to their number;
+    empty groups get 0.
+
+    Parameters
+    ----------
+    counts : ndarray of int of shape (n_groups,)
+        Training rows of each group.
+    beta : float in [0, 1)
+        Hyperparameter of the effective number of samples
+        ``(1 - beta**n_c) / (1 - beta)``.
+
+    Returns
+    -------
+    weights : ndarray of float of shape (n_groups,)
+
+    """
+    counts = np.asarray(counts, dtype=float)
+    present = counts > 0
+    weights = np.zeros_like(counts)
+    # -expm1(n log beta) = 1 - beta**n without cancellation for beta near 1.
+    with np.errstate(divide="ignore"):
+        effective = -np.expm1(counts[present] * np.log(beta)) / (1.0 - beta)
+    weights[present] = 1.0 / effective
+    return weights * present.sum() / weights.sum()
+
+
+class FixedWeights(WeightStore):
+    """Weights fixed before training (uniform, random, proportion, ...).
+
+    Parameters
+    ----------
+    logits : torch.Tensor of shape (n_rows,)
+        Log-weight of every training row (any additive constant).
+    lookahead_lr : float
+        Kept for the weighting protocol; no meta step runs.
+    sample_weight : torch.Tensor or None
+        Caller's non-negative weights of the training rows.
+    device : torch.device
+        Where the weights live.
+
+    """
+
+    def __init__(self, logits, *, lookahead_lr, sample_weight, device):
+        super().__init__(
+            len(logits),
+            meta_lr=0.0,
+            lookahead_lr=lookahead_lr,
+            sample_weight=sample_weight,
+            loss_ema_decay=LOSS_EMA_DECAY,
+            device=device,
+        )
+        self.logits = (
+            torch.as_tensor(logits, dtype=torch.float32, device=device)
+            .clamp(-LOGIT_BOUND, LOGIT_BOUND)
+            .clone()
+        )
+
+    def update(self, rows, d):
+        """Fixed weights ignore the meta step: the batch's weights, unchanged."""
+        return self.probabilities(rows)
+
+
+class LabelBiasWeighting(FixedWeights):
+    """Jiang & Nachum's label-bias weights, updated once per epoch.
+
+    With multipliers ``lambda_k`` (0 at the start), ``e_i = -lambda_{g(i)}``
+    and ``s_i = sigmoid(2 e_i)``, a positive row weighs ``1 - s_i`` and a
+    negative row ``s_i``. After each epoch ``lambda_k += lr * violation_k``,
+    with the violations measured on the training rows by hard predictions of
+    the network in eval mode (see :meth:`violations`).
+
+    Parameters
+    ----------
+    y : ndarray of int of shape (n_rows,)
+        Encoded labels of the training rows; 1 is the positive class.
+    groups : ndarray of int of shape (n_rows,)
+        Group of every training row.
+    n_groups : int
+        Number of groups (one multiplier each).
+    lr : float
+        Step ``eta`` of the multipliers.
+    constraint : {"equal_opportunity", "demographic_parity"}
+        Which rate the multipliers equalise.
+    lookahead_lr : float
+        Kept for the weighting protocol; no meta step runs.
+    sample_weight : torch.Tensor or None
+        Caller's non-negative weights of the training rows.
+    device : torch.device
+        Where the weights live.
+
+    Attributes
+    ----------
+    multipliers : torch.Tensor of shape (n_groups,)
+        Current ``lambda``.
+    history : list of ndarray
+        ``lambda`` after each epoch.
+    train_data : RowDataset or None
+        The training rows, set by the classifier for the duration of a fit
+        (their predictions give the violations).
+
+    """
+
+    def __init__(
+        self,
+        y,
+        groups,
+        n_groups,
+        *,
+        lr,
+        constraint,
+        lookahead_lr,
+        sample_weight,
+        device,
+    ):
+        super().__init__(
+            torch.zeros(len(y)),
+            lookahead_lr=lookahead_lr,
+            sample_weight=sample_weight,
+            device=device,
+        )
+        self.lr = lr
+        self.constraint = constraint
+        self.positive = torch.as_tensor(np.asarray(y) == 1, device=device)
+        self.groups = torch.as_tensor(groups, device=device)
+        self.membership = F.one_hot(self.groups, n_groups).bool()
+        self.multipliers = torch.zeros(n_groups, dtype=torch.float64, device=device)
+        self.history = []
+        self.train_data = None
+        self._set_logits()
+
+    def _set_logits(self):
+        e = -self.multipliers[self.groups]
+        # log(1 - sigmoid(2e)) = logsigmoid(-2e): stable for large |lambda|.
+        log_weight = torch.where(
+            self.positive, F.logsigmoid(-2 * e), F.logsigmoid(2 * e)
+        )
+        self.logits = log_weight.float().clamp(-LOGIT_BOUND, LOGIT_BOUND)
+
+    def violations(self, predicted_positive):
+        """Violation of every group given hard predictions of the training rows.
+
+        Equal opportunity: ``TPR(all) - TPR(group k)``; demographic parity:
+        ``P(yhat=1) - P(yhat=1 | group k)``, as in the authors' code. A group
+        with no row the rate is taken over has violation 0.
+        """
+        predicted = predicted_positive.to(self.membership.device).double()
+        if self.constraint == "equal_opportunity":
+            rows, members = self.positive, self.membership & self.positive[:, None]
+        else:
+            rows, members = torch.ones_like(self.positive), self.membership
+        overall = predicted[rows].mean()
+        counts = members.sum(dim=0)
+        rates = (members * predicted[:, None]).sum(dim=0) / counts.clamp(min=1)
+        return torch.where(counts > 0, overall - rates, torch.zeros_like(rates))
+
+    def end_epoch(self, net):
+        """Fold the losses, then step the multipliers on this epoch's model."""
+        super().end_epoch(net)
+        if self.train_data is None:
+            raise RuntimeError(
+                "LabelBiasWeighting needs its train_data (the training rows) "
+                "during fit to measure the fairness violations."
+            )
+        logits = net.forward(self.train_data, training=False, device=net.device)
+        predicted = logits.argmax(dim=1) == 1
+        self.multipliers += self.lr * self.violations(predicted)
+        self.history.append(self.multipliers.cpu().numpy().copy())
+        self._set_logits()
+
+
+class LearningToReweight(WeightStore):
+    """Ren et al.'s online weights from the validation-gradient alignment.
+
+    For a batch, the meta step takes ``d_j = grad l_j . grad L_val`` with the
+    lookahead at the per-row loss weights ``eps = 0`` (so :meth:`probabilities`
+    is 0 for every row and the lookahead stays at the current parameters);
+    ``-dL_val/d eps_j = eta d_j``, so the batch trains with
+    ``p_j = max(d_j, 0) / sum_i max(d_i, 0)`` (times the caller's weights),
+    or uniform weights when no ``d_j`` is positive. Each row's last weight
+    relative to its batch (``|B| p_j``, mean 1) is kept as its logit, which
+    :meth:`weights` reports.
+
+    Parameters
+    ----------
+    n_rows : int
+        Number of training rows.
+    lookahead_lr : float
+        ``eta`` of the engine (any positive value: the normalisation of the
+        weights cancels it).
+    sample_weight : torch.Tensor or None
+        Caller's non-negative weights of the training rows.
+    device : torch.device
+        Where the weights live.
+
+    """
+
+    def __init__(self, n_rows, *, lookahead_lr, sample_weight, device):
+        super().__init__(
+            n_rows,
+            meta_lr=0.0,
+            lookahead_lr=lookahead_lr,
+            sample_weight=sample_weight,
+            loss_ema_decay=LOSS_EMA_DECAY,
+            device=device,
+        )
+        self.prior = None if sample_weight is None else sample_weight.to(device).float()
+
+    def probabilities(self, rows):
+        """Loss weights of the lookahead: ``eps = 0`` (Ren et al., Eq. 4)."""
+        return torch.zeros(len(rows), device=self.logits.device)
+
+    def update(self, rows, d):
+        """Batch weights ``max(d, 0)`` normalised to sum 1 (uniform if all 0)."""
+        clipped = d.detach().float().clamp(min=0)
+        prior = torch.ones_like(clipped) if self.prior is None else self.prior[rows]
+        # No tensor-to-Python branch: the fallback is selected on the device.
+        keep = (clipped * prior).sum() > 0
+        scheme = torch.where(keep, clipped, torch.ones_like(clipped))
+        mass = scheme * prior
+        p = mass / mass.sum().clamp(min=torch.finfo(mass.dtype).tiny)
+        relative = scheme * (len(scheme) / scheme.sum())
+        self.logits[rows] = torch.log(relative).clamp(-LOGIT_BOUND, LOGIT_BOUND)
+        return p
+
+
+class _ShareTrainingRows(Callback):
+    """Hands the training rows to the weighting for the duration of a fit."""
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        net.weighting_.train_data = X
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        # Not kept after fit: the fitted model need not carry the data twice.
+        net.weighting_.train_data = None
+
+
+class ReweightedClassifier(BaseReweightingClassifier):
+    """FORML's network trained with one of the paper's baseline weightings.
+
+    The network, optimizer, epochs, batches, ``sensitive_features`` handling,
+    seeding and fitted attributes are those of
+    :class:`~skforml.FORMLClassifier`; only the weight of each training row
+    differs, chosen by ``weighting`` (a hyperparameter, so that
+    :class:`~sklearn.model_selection.GridSearchCV` can sweep it). "Groups"
+    below are the sensitive groups, or the classes when ``fit`` gets no
+    ``sensitive_features``. Weights are normalised within every batch; the
+    caller's ``sample_weight`` multiplies them.
+
+    Only ``"learning_to_reweight"`` holds out a validation split; every other
+    scheme trains on all rows.
+
+    Parameters
+    ----------
+    module : torch.nn.Module instance or class, default=None
+        Network returning one logit per class for a float32 batch ``X``.
+        None builds an :class:`~skforml.MLP` with ``hidden_layer_sizes``. A
+        class is instantiated with ``module_params``; an instance is copied.
+    weighting : {"uniform", "random", "proportion", "class_balanced", \
+            "label_bias", "learning_to_reweight"}, default="uniform"
+        How rows are weighted:
+
+        ``"uniform"``
+            Every row weighs the same: plain training (FORML paper's
+            "Uniform" baseline).
+        ``"random"``
+            Each row's weight logit is drawn once from N(0, 1) and kept
+            fixed (the paper's "Random" baseline; seeded by
+            ``random_state``).
+        ``"proportion"``
+            A row weighs ``1 / n_c``, the inverse size of its group, so that
+            every group weighs the same in total (the paper's "Proportion"
+            baseline).
+        ``"class_balanced"``
+            Cui et al. (2019): a row of group ``c`` weighs
+            ``(1 - beta) / (1 - beta**n_c)``, the inverse of the group's
+            effective number of samples, normalised to sum to the number of
+            groups. ``beta`` = 0 gives uniform weights and ``beta`` -> 1
+            inverse frequencies.
+        ``"label_bias"``
+            Jiang & Nachum (2020), binary targets: one multiplier
+            ``lambda_k`` per group, 0 at the start. With
+            ``e_i = -lambda_{g(i)}`` and ``s_i = sigmoid(2 e_i)``, a positive
+            row weighs ``1 - s_i`` and a negative row ``s_i``. After every
+            epoch, ``lambda_k += label_bias_lr * violation_k`` with the
+            violations of ``label_bias_constraint`` measured on the training
+            rows with the network's hard predictions: a group predicted
+            positive too rarely gets its positives up-weighted and its
+            negatives down-weighted. The positive class is ``classes_[1]``.
+            The authors retrain to convergence between updates; here the
+            multipliers move once per epoch of one training run. Without
+            ``sensitive_features`` the groups are the classes, and equal
+            opportunity leaves every multiplier at 0.
+        ``"learning_to_reweight"``
+            Ren et al. (2018), the non-fair meta-learning baseline: for every
+            batch, the weights are the negative gradient of the mean
+            validation cross-entropy with respect to per-row loss weights
+            ``eps`` at ``eps = 0``, clipped at 0 and normalised to sum 1
+            (uniform when none is positive). The validation rows are held
+            out as for FORML, balanced over the groups (constraint
+            ``"error_rate_parity"``).
+
+    hidden_layer_sizes : tuple of int, default=(64,)
+        Hidden widths of the built-in network (ignored with ``module``).
+    module_params : dict, default=None
+        Keyword arguments of ``module`` when it is a class.
+    max_epochs : int, default=40
+        Passes over the training rows; the default is FORMLClassifier's, so
+        that comparisons run at the same budget.
+    batch_size : int, default=128
+        Training rows per step.
+    lr : float, default=1e-3
+        Learning rate of ``optimizer``.
+    optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
+        Optimizer of the network.
+    beta : float in [0, 1), default=0.9999
+        ``"class_balanced"`` only: the effective-number hyperparameter, Cui et
+        al.'s default.
+    label_bias_lr : float, default=1.0
+        ``"label_bias"`` only: step ``eta`` of the multipliers per epoch, the
+        authors' default.
+    label_bias_constraint : {"equal_opportunity", "demographic_parity"}, \
+            default="equal_opportunity"
+        ``"label_bias"`` only: the violation of group ``k`` is
+        ``TPR(all) - TPR(group k)`` for equal opportunity and
+        ``P(yhat = 1) - P(yhat = 1 | group k)`` for demographic parity.
+    validation_size : float or int, default=0.1
+        ``"learning_to_reweight"`` only: share or number of rows held out.
+    validation_batch_size : int, default=None
+        ``"learning_to_reweight"`` only: rows per validation batch; None uses
+        ``batch_size``.
+    min_group_samples : int, default=5
+        ``"learning_to_reweight"`` only: rows of every group in every
+        validation batch.
+    device : str or torch.device, default="cpu"
+        Device of the network and weights, e.g. ``"cuda"``.
+    warm_start : bool, default=False
+        Continue training the fitted network and weights on the next ``fit``
+        with the same data instead of starting over.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the split, the network's initialisation, the batch order,
+        dropout and the ``"random"`` weights.
+    verbose : int, default=0
+        1 prints a line per epoch (skorch's ``PrintLog``).
+    callbacks : list of skorch callbacks, default=None
+        Extra callbacks of the skorch net.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    n_features_in_ : int
+        Number of features seen in :meth:`fit`.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names of ``X`` when it is a DataFrame with string columns.
+    groups_ : list
+        Name of each group (the classes when no sensitive features were
+        given).
+    net_ : FORMLNet
+        The fitted skorch net.
+    history_ : skorch.History
+        Per-epoch log: ``train_loss``, ``weight_ess``, ``dur`` (and
+        ``meta_loss``, the mean validation loss, for
+        ``"learning_to_reweight"``).
+    sample_weights_ : ndarray of shape (n_samples,)
+        Weight of every row of ``X`` at the end of training (caller weights
+        included), mean 1 over the training rows, 0 for validation rows. For
+        ``"learning_to_reweight"``, a row's last weight relative to its
+        batch.
+    validation_mask_ : ndarray of bool of shape (n_samples,)
+        True for the rows held out for validation (none except for
+        ``"learning_to_reweight"``).
+    weighted_loss_ema_ : ndarray of shape (n_samples,)
+        Per-row exponential moving average (decay 0.9) over epochs of the
+        normalised weighted loss; NaN for validation rows.
+    label_bias_multipliers_ : ndarray of shape (n_epochs, n_groups)
+        ``"label_bias"`` only: the multipliers ``lambda`` after each epoch.
+
+    See Also
+    --------
+    FORMLClassifier : The meta-learned fairness reweighting these baselines
+        are compared with.
+
+    References
+    ----------
+    .. [1] J. Yan, S. Seto, N. Apostoloff. "FORML: Learning to Reweight Data
+       for Fairness". arXiv:2202.01719, 2022.
+    .. [2] Y. Cui, M. Jia, T.-Y. Lin, Y. Song, S. Belongie. "Class-Balanced
+       Loss Based on Effective Number of Samples". CVPR, 2019.
+    .. [3] H. Jiang, O. Nachum. "Identifying and Correcting Label Bias in
+       Machine Learning". AISTATS, 2020.
+    .. [4] M. Ren, W. Zeng, B. Yang, R. Urtasun. "Learning to Reweight
+       Examples for Robust Deep Learning". ICML, 2018.
+
+    Examples
+    --------
+    >>> from skforml import ReweightedClassifier
+    >>> from sklearn.datasets import make_classification
+    >>> X, y = make_classification(n_samples=300, random_state=0)
+    >>> clf = ReweightedClassifier(weighting="proportion", max_epochs=3,
+    ...                            random_state=0)
+    >>> clf.fit(X, y, sensitive_features=X[:, 0] > 0).predict(X[:3]).shape
+    (3,)
+
+    """
+
+    _parameter_constraints = {
+        **BaseReweightingClassifier._parameter_constraints,
+        "weighting": [StrOptions(set(WEIGHTINGS))],
+        "beta": [Interval(Real, 0, 1, closed="left")],
+        "label_bias_lr": [Interval(Real, 0, None, closed="left")],
+        "label_bias_constraint": [StrOptions(set(LABEL_BIAS_CONSTRAINTS))],
+    }
+
+    def __init__(
+        self,
+        module=None,
+        *,
+        weighting="uniform",
+        hidden_layer_sizes=(64,),
+        module_params=None,
+        max_epochs=40,
+        batch_size=128,
+        lr=1e-3,
+        optimizer=torch.optim.Adam,
+        beta=0.9999,
+        label_bias_lr=1.0,
+        label_bias_constraint="equal_opportunity",
+        validation_size=0.1,
+        validation_batch_size=None,
+        min_group_samples=5,
+        device="cpu",
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+    ):
+        self.module = module
+        self.weighting = weighting
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.module_params = module_params
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.beta = beta
+        self.label_bias_lr = label_bias_lr
+        self.label_bias_constraint = label_bias_constraint
+        self.validation_size = validation_size
+        self.validation_batch_size = validation_batch_size
+        self.min_group_samples = min_group_samples
+        self.device = device
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+
+    def fit(self, X, y, *, sensitive_features=None, sample_weight=None):
+        """Fit the network with the rows weighted by ``weighting``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data (dense, finite).
+        y : array-like of shape (n_samples,)
+            Labels of any type, at least two classes (exactly two for
+            ``weighting="label_bias"``).
+        sensitive_features : array-like, Series, list or DataFrame, default=None
+            Sensitive group of each row; several columns form intersectional
+            groups. None uses the classes as the groups.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Caller weights of the rows. They multiply the scheme's weights in
+            every batch; rows of weight 0 never train.
+
+        Returns
+        -------
+        self : ReweightedClassifier
+            The fitted estimator.
+
+        """
+        return super().fit(
+            X, y, sensitive_features=sensitive_features, sample_weight=sample_weight
+        )
+
+    def _uses_validation(self):
+        return self.weighting == "learning_to_reweight"
+
+    def _split_constraint(self):
+        # Defined for every target and grouping: the split only has to keep
+        # every group in the validation batches (learning_to_reweight), and
+        # the other schemes build the spec without using it.
+        return "error_rate_parity"
+
+    def _make_engine(self, module):
+        if self.weighting == "learning_to_reweight":
+            return choose_engine(module, "closed_form")
+        return None
+
+    def _make_meta_loss(self, spec, device):
+        return cross_entropy if self.weighting == "learning_to_reweight" else None
+
+    def _build_net(self, device, n_classes, shuffle_seed):
+        net = super()._build_net(device, n_classes, shuffle_seed)
+        if self.weighting == "label_bias":
+            # The weighting protocol's end_epoch(net) sees no data; label bias
+            # predicts the training rows, so a callback hands them over.
+            net.callbacks = [
+                *(self.callbacks or []),
+                ("label_bias_training_rows", _ShareTrainingRows()),
+            ]
+        return net
+
+    def _make_weighting(self, context):
+        common = {
+            "lookahead_lr": self.lr,
+            "sample_weight": context["sample_weight"],
+            "device": context["device"],
+        }
+        weighting = self.weighting
+        if weighting == "learning_to_reweight":
+            return LearningToReweight(context["n_rows"], **common)
+        if weighting == "label_bias":
+            if context["n_classes"] != 2:
+                raise ValueError(
+                    "weighting='label_bias' is defined for binary targets only, "
+                    f"but y has {context['n_classes']} classes."
+                )
+            return LabelBiasWeighting(
+                context["y"],
+                context["groups"],
+                context["n_groups"],
+                lr=self.label_bias_lr,
+                constraint=self.label_bias_constraint,
+                **common,
+            )
+        groups = context["groups"]
+        if weighting == "uniform":
+            logits = np.zeros(context["n_rows"])
+        elif weighting == "random":
+            logits = context["rng"].standard_normal(context["n_rows"])
+        else:
+            counts = np.bincount(groups, minlength=context["n_groups"])
+            if weighting == "proportion":
+                group_weights = proportion_weights(counts)
+            else:
+                group_weights = class_balanced_weights(counts, self.beta)
+            logits = np.log(group_weights[groups])
+        return FixedWeights(torch.as_tensor(logits), **common)
+
+    def _collect_fitted_attributes(self, n_samples):
+        super()._collect_fitted_attributes(n_samples)
+        if self.weighting == "label_bias":
+            self.label_bias_multipliers_ = np.array(self.net_.weighting_.history)
