@@ -1,0 +1,272 @@
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from skforml._losses import (
+    CellSpec,
+    build_cell_spec,
+    cross_entropy,
+    make_meta_loss,
+    max_loss_discrepancy,
+    mean_loss_discrepancy,
+)
+
+
+def _masks(bucket_of_cell):
+    buckets = torch.as_tensor(bucket_of_cell)
+    return [buckets == b for b in range(int(buckets.max()) + 1)]
+
+
+# ---------------------------------------------------------------- meta-losses
+
+
+def test_one_bucket_hand_computed():
+    # cell 0: losses 1, 3 (mean 2); cell 1: loss 6; an ignored row of loss 100.
+    losses = torch.tensor([1.0, 6.0, 100.0, 3.0])
+    cells = torch.tensor([0, 1, -1, 0])
+    masks = _masks([0, 0])
+    # L_bar pools the rows: (1 + 3 + 6) / 3 = 10/3, not the mean of the means
+    # (4). |2 - 10/3| = 4/3, |6 - 10/3| = 8/3, mean 2.
+    assert mean_loss_discrepancy(losses, cells, masks).item() == pytest.approx(2.0)
+    assert max_loss_discrepancy(losses, cells, masks).item() == pytest.approx(4.0)
+
+
+def test_buckets_hand_computed():
+    # Equalized odds on 2 groups x 2 labels: cell = 2 * group + label, bucket =
+    # label. Label 0: cells 0 (losses 1, 1) and 2 (loss 3). Label 1: cells 1
+    # (loss 4) and 3 (losses 2, 6: mean 4).
+    losses = torch.tensor([1.0, 4.0, 1.0, 3.0, 2.0, 6.0])
+    cells = torch.tensor([0, 1, 0, 2, 3, 3])
+    masks = _masks([0, 1, 0, 1])
+    # Bucket 0: L_bar = 5/3, |1 - 5/3| = 2/3, |3 - 5/3| = 4/3 -> mean 1.
+    # Bucket 1: L_bar = 12/3 = 4, both groups at 4 -> 0. Mean over buckets 0.5.
+    assert mean_loss_discrepancy(losses, cells, masks).item() == pytest.approx(0.5)
+    # Max: bucket 0: 3 - 1 = 2; bucket 1: 0. Mean 1.
+    assert max_loss_discrepancy(losses, cells, masks).item() == pytest.approx(1.0)
+
+
+def test_empty_cell_is_left_out():
+    # Three cells in one bucket, cell 2 has no row in this batch.
+    losses = torch.tensor([2.0, 4.0])
+    cells = torch.tensor([0, 1])
+    masks = _masks([0, 0, 0])
+    # With the empty cell counted as a 0 loss the answers would be 5/3 and 4.
+    assert mean_loss_discrepancy(losses, cells, masks).item() == pytest.approx(1.0)
+    assert max_loss_discrepancy(losses, cells, masks).item() == pytest.approx(2.0)
+
+
+def test_worst_group_lift_hand_computed():
+    # cell 0: losses 1, 3 (mean 2); cell 1: loss 6; L_bar = 10/3.
+    losses = torch.tensor([1.0, 3.0, 6.0])
+    cells = torch.tensor([0, 0, 1])
+    masks = _masks([0, 0])
+    # Mean: 2 + lift * mean(relu(2 - 10/3), relu(6 - 10/3)) = 2 + lift * 4/3.
+    mean_d = mean_loss_discrepancy(losses, cells, masks, worst_group_lift=0.5)
+    assert mean_d.item() == pytest.approx(2 + 0.5 * 4 / 3)
+    # Max: (6 - 2) + lift * (6 - 2).
+    max_d = max_loss_discrepancy(losses, cells, masks, worst_group_lift=0.5)
+    assert max_d.item() == pytest.approx(4 + 0.5 * 4)
+    # lift=0 is the paper's definition.
+    plain = mean_loss_discrepancy(losses, cells, masks, worst_group_lift=0.0)
+    assert plain.item() == pytest.approx(2.0)
+
+
+def test_worst_group_lift_only_pushes_the_worst_group_down():
+    # Rows a, b in cell 0 (the better group), c in cell 1 (the worse one).
+    cells = torch.tensor([0, 0, 1])
+    masks = _masks([0, 0])
+    losses = torch.tensor([1.0, 3.0, 6.0], requires_grad=True)
+    mean_loss_discrepancy(losses, cells, masks).backward()
+    # 0.5 * (L_1 - L_0): the better group is pushed up as much as the worse
+    # one is pushed down.
+    np.testing.assert_allclose(losses.grad.numpy(), [-0.25, -0.25, 0.5])
+    losses.grad = None
+    mean_loss_discrepancy(losses, cells, masks, worst_group_lift=1.0).backward()
+    # The lift adds d/dc of 0.5 * relu(c - sg(L_bar)) = 0.5 on c alone.
+    np.testing.assert_allclose(losses.grad.numpy(), [-0.25, -0.25, 1.0])
+    losses.grad = None
+    max_loss_discrepancy(losses, cells, masks, worst_group_lift=1.0).backward()
+    np.testing.assert_allclose(losses.grad.numpy(), [-0.5, -0.5, 2.0])
+
+
+def test_meta_losses_are_zero_when_groups_are_equal():
+    losses = torch.tensor([1.0, 3.0, 2.0, 2.0])
+    cells = torch.tensor([0, 0, 1, 1])
+    masks = _masks([0, 0])
+    assert mean_loss_discrepancy(losses, cells, masks).item() == 0.0
+    assert max_loss_discrepancy(losses, cells, masks).item() == 0.0
+
+
+def test_meta_loss_gradient_hand_computed():
+    # cell 0: rows a, b; cell 1: row c. Max loss D = c - (a + b) / 2.
+    losses = torch.tensor([1.0, 3.0, 6.0], requires_grad=True)
+    cells = torch.tensor([0, 0, 1])
+    max_loss_discrepancy(losses, cells, _masks([0, 0])).backward()
+    np.testing.assert_allclose(losses.grad.numpy(), [-0.5, -0.5, 1.0])
+
+
+def test_cross_entropy_meta_loss_is_plain_mean():
+    losses = torch.tensor([1.0, 2.0, 6.0])
+    assert cross_entropy(losses, torch.tensor([0, -1, 1])).item() == pytest.approx(3)
+
+
+def test_make_meta_loss():
+    spec = build_cell_spec(
+        "equalized_odds",
+        group_names=["a", "b"],
+        class_names=[0, 1],
+        groups_are_classes=False,
+        present=np.ones(4, dtype=bool),
+    )
+    losses = torch.tensor([1.0, 4.0, 1.0, 3.0, 2.0, 6.0])
+    cells = torch.tensor([0, 1, 0, 2, 3, 3])
+    mean_d = make_meta_loss("mean_loss_discrepancy", spec, torch.device("cpu"))
+    max_d = make_meta_loss("max_loss_discrepancy", spec, torch.device("cpu"))
+    assert mean_d(losses, cells).item() == pytest.approx(0.5)
+    assert max_d(losses, cells).item() == pytest.approx(1.0)
+    assert make_meta_loss("cross_entropy", spec, "cpu") is cross_entropy
+    lifted = make_meta_loss(
+        "max_loss_discrepancy", spec, torch.device("cpu"), worst_group_lift=2.0
+    )
+    # Bucket 0: 2 + 2 * 2; bucket 1: 0. Mean 3.
+    assert lifted(losses, cells).item() == pytest.approx(3.0)
+
+    def custom(losses, cells):
+        return losses.sum()
+
+    assert make_meta_loss(custom, spec, "cpu") is custom
+    # Built-in meta-losses are pickled with the fitted estimator.
+    restored = pickle.loads(pickle.dumps(mean_d))
+    assert restored(losses, cells).item() == pytest.approx(0.5)
+
+
+# ------------------------------------------------------------ build_cell_spec
+
+
+def _spec(constraint, groups, classes, *, groups_are_classes=False, present=None):
+    if present is None:
+        present = np.ones(len(groups) * len(classes), dtype=bool)
+    return build_cell_spec(
+        constraint,
+        group_names=groups,
+        class_names=classes,
+        groups_are_classes=groups_are_classes,
+        present=np.asarray(present, dtype=bool),
+    )
+
+
+# Strata are group * n_classes + label: (a,0) (a,1) (b,0) (b,1).
+@pytest.mark.parametrize(
+    "constraint, cell_of_stratum, bucket_of_cell, cell_names",
+    [
+        (
+            "equalized_odds",
+            [0, 1, 2, 3],
+            [0, 1, 0, 1],
+            [("a", 0), ("a", 1), ("b", 0), ("b", 1)],
+        ),
+        ("true_positive_rate_parity", [-1, 0, -1, 1], [0, 0], [("a", 1), ("b", 1)]),
+        ("false_positive_rate_parity", [0, -1, 1, -1], [0, 0], [("a", 0), ("b", 0)]),
+        ("error_rate_parity", [0, 0, 1, 1], [0, 0], [("a", None), ("b", None)]),
+    ],
+)
+def test_cell_spec_binary_with_groups(
+    constraint, cell_of_stratum, bucket_of_cell, cell_names
+):
+    spec = _spec(constraint, ["a", "b"], [0, 1])
+    assert isinstance(spec, CellSpec)
+    np.testing.assert_array_equal(spec.cell_of_stratum, cell_of_stratum)
+    np.testing.assert_array_equal(spec.bucket_of_cell, bucket_of_cell)
+    assert spec.cell_names == cell_names
+    assert spec.n_cells == len(cell_names)
+    np.testing.assert_array_equal(
+        spec.cells(np.array([3, 0, 1, 2])), np.asarray(cell_of_stratum)[[3, 0, 1, 2]]
+    )
+
+
+@pytest.mark.parametrize("constraint", ["equalized_odds", "true_positive_rate_parity"])
+def test_cell_spec_multiclass_with_groups(constraint):
+    # Multi-class TPR parity compares the groups' recall of every class, as
+    # equalized odds does: a cell per (group, label), a bucket per label.
+    spec = _spec(constraint, ["a", "b"], ["x", "y", "z"])
+    np.testing.assert_array_equal(spec.cell_of_stratum, np.arange(6))
+    np.testing.assert_array_equal(spec.bucket_of_cell, [0, 1, 2, 0, 1, 2])
+    assert spec.cell_names == [
+        ("a", "x"),
+        ("a", "y"),
+        ("a", "z"),
+        ("b", "x"),
+        ("b", "y"),
+        ("b", "z"),
+    ]
+
+
+def test_cell_spec_multiclass_error_rate_parity():
+    spec = _spec("error_rate_parity", ["a", "b", "c"], [0, 1, 2])
+    np.testing.assert_array_equal(spec.cell_of_stratum, [0, 0, 0, 1, 1, 1, 2, 2, 2])
+    np.testing.assert_array_equal(spec.bucket_of_cell, [0, 0, 0])
+    assert spec.cell_names == [("a", None), ("b", None), ("c", None)]
+
+
+@pytest.mark.parametrize(
+    "constraint",
+    [
+        "true_positive_rate_parity",
+        "false_positive_rate_parity",
+        "equalized_odds",
+        "error_rate_parity",
+    ],
+)
+def test_cell_spec_classes_as_groups(constraint):
+    classes = ["x", "y", "z"]
+    # Without sensitive features a row's group is its class: only the
+    # diagonal strata occur.
+    present = np.eye(3, dtype=bool).ravel()
+    spec = _spec(constraint, classes, classes, groups_are_classes=True, present=present)
+    expected = np.full(9, -1)
+    expected[[0, 4, 8]] = [0, 1, 2]
+    np.testing.assert_array_equal(spec.cell_of_stratum, expected)
+    np.testing.assert_array_equal(spec.bucket_of_cell, [0, 0, 0])
+    assert spec.cell_names == [("x", "x"), ("y", "y"), ("z", "z")]
+
+
+def test_cell_spec_absent_stratum_is_ignored_when_not_compared():
+    # Group b has no negatives; TPR parity only looks at positives.
+    spec = _spec("true_positive_rate_parity", ["a", "b"], [0, 1], present=[1, 1, 0, 1])
+    np.testing.assert_array_equal(spec.cell_of_stratum, [-1, 0, -1, 1])
+
+
+# ---------------------------------------------------------------------- errors
+
+
+def test_fpr_parity_multiclass_raises():
+    with pytest.raises(ValueError, match="false_positive_rate_parity.*binary"):
+        _spec("false_positive_rate_parity", ["a", "b"], [0, 1, 2])
+
+
+def test_tpr_parity_group_without_positives_names_the_group():
+    with pytest.raises(ValueError, match="'minority'.*label 1"):
+        _spec(
+            "true_positive_rate_parity",
+            ["majority", "minority"],
+            [0, 1],
+            present=[1, 1, 1, 0],
+        )
+
+
+def test_equalized_odds_group_without_a_label_names_the_group():
+    with pytest.raises(ValueError, match="'b'.*label 0"):
+        _spec("equalized_odds", ["a", "b"], [0, 1], present=[1, 1, 0, 1])
+
+
+def test_classes_as_groups_with_a_single_class_raises():
+    with pytest.raises(ValueError, match="fewer than two groups"):
+        _spec("equalized_odds", [0], [0], groups_are_classes=True, present=[True])
+
+
+def test_fewer_than_two_compared_groups_raises():
+    # A single group leaves nothing to compare.
+    with pytest.raises(ValueError, match="fewer than two groups"):
+        _spec("error_rate_parity", ["a"], [0, 1])
