@@ -156,6 +156,20 @@ def _group_losses(losses, cells, n_cells):
     return sums, counts, sums / counts.clamp(min=1)
 
 
+def _bucket_matrix(bucket_masks):
+    """``(n_buckets, n_cells)`` boolean matrix from a matrix or a list of masks."""
+    if torch.is_tensor(bucket_masks):
+        return bucket_masks
+    return torch.stack(list(bucket_masks))
+
+
+def _mean_over_buckets(values, members):
+    """Mean of ``values`` (buckets x cells) over members, then over buckets."""
+    n_members = members.sum(dim=1)
+    per_bucket = (values * members).sum(dim=1) / n_members.clamp(min=1)
+    return per_bucket[n_members > 0].mean()
+
+
 def mean_loss_discrepancy(losses, cells, bucket_masks, worst_group_lift=0.0):
     """MeanLossD: mean over groups of ``|L_g - L_bar|``, averaged over buckets.
 
@@ -167,18 +181,16 @@ def mean_loss_discrepancy(losses, cells, bucket_masks, worst_group_lift=0.0):
     the gap closes by lifting the worst groups rather than by lowering the
     best ones.
     """
-    sums, counts, group_loss = _group_losses(losses, cells, len(bucket_masks[0]))
-    terms = []
-    for mask in bucket_masks:
-        present = mask & (counts > 0)
-        pooled = sums[present].sum() / counts[present].sum().clamp(min=1)
-        excess = group_loss[present] - pooled
-        term = excess.abs().mean()
-        if worst_group_lift:
-            lifted = group_loss[present] - pooled.detach()
-            term = term + worst_group_lift * torch.relu(lifted).mean()
-        terms.append(term)
-    return torch.stack(terms).mean()
+    matrix = _bucket_matrix(bucket_masks)
+    sums, counts, group_loss = _group_losses(losses, cells, matrix.shape[1])
+    members = (matrix & (counts > 0)).to(losses.dtype)
+    pooled = (members @ sums) / (members @ counts).clamp(min=1)
+    excess = group_loss[None, :] - pooled[:, None]
+    values = excess.abs()
+    if worst_group_lift:
+        lifted = group_loss[None, :] - pooled.detach()[:, None]
+        values = values + worst_group_lift * torch.relu(lifted)
+    return _mean_over_buckets(values, members)
 
 
 def max_loss_discrepancy(losses, cells, bucket_masks, worst_group_lift=0.0):
@@ -187,15 +199,18 @@ def max_loss_discrepancy(losses, cells, bucket_masks, worst_group_lift=0.0):
     ``worst_group_lift`` adds ``lift * (max_g L_g - sg(min_g L_g))``, which
     only lowers the worst group's loss (see :func:`mean_loss_discrepancy`).
     """
-    _, counts, group_loss = _group_losses(losses, cells, len(bucket_masks[0]))
-    terms = []
-    for mask in bucket_masks:
-        present = group_loss[mask & (counts > 0)]
-        term = present.max() - present.min()
-        if worst_group_lift:
-            term = term + worst_group_lift * (present.max() - present.min().detach())
-        terms.append(term)
-    return torch.stack(terms).mean()
+    matrix = _bucket_matrix(bucket_masks)
+    _, counts, group_loss = _group_losses(losses, cells, matrix.shape[1])
+    members = matrix & (counts > 0)
+    spread = group_loss[None, :].expand(members.shape)
+    worst = spread.masked_fill(~members, -torch.inf).amax(dim=1)
+    best = spread.masked_fill(~members, torch.inf).amin(dim=1)
+    present = members.any(dim=1)
+    worst, best = worst[present], best[present]
+    terms = worst - best
+    if worst_group_lift:
+        terms = terms + worst_group_lift * (worst - best.detach())
+    return terms.mean()
 
 
 def cross_entropy(losses, cells):
@@ -210,7 +225,9 @@ class MetaLoss:
         self.reduce = reduce
         self.worst_group_lift = worst_group_lift
         buckets = torch.as_tensor(bucket_of_cell, device=device)
-        self.bucket_masks = [buckets == b for b in range(int(buckets.max()) + 1)]
+        self.bucket_masks = buckets[None, :] == torch.arange(
+            int(buckets.max()) + 1, device=device
+        )[:, None]
 
     def __call__(self, losses, cells):
         return self.reduce(losses, cells, self.bucket_masks, self.worst_group_lift)

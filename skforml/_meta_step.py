@@ -197,7 +197,7 @@ class LinearEngine(_Engine):
         grads = {}
         for (_, a, delta), (w_name, b_name) in zip(self.layers, self.names):
             scaled = delta * c[:, None, None]
-            grads[w_name] = torch.einsum("bto,bti->oi", scaled, a)
+            grads[w_name] = scaled.flatten(0, 1).T @ a.flatten(0, 1)
             if b_name is not None:
                 grads[b_name] = scaled.sum(dim=(0, 1))
         return [grads[name].to(p.dtype) for name, p in self.params.items()]
@@ -208,11 +208,10 @@ class LinearEngine(_Engine):
         g_f = dict(zip(lookahead, g_f))
         d = 0
         for (_, a, delta), (w_name, b_name) in zip(self.layers, self.names):
-            d = d + torch.einsum(
-                "bto,oi,bti->b", delta, at_least_float32(g_f[w_name]), a
-            )
+            # d_j = sum over positions of delta_j . (G a_j) + delta_j . g_bias
+            d = d + ((delta @ at_least_float32(g_f[w_name])) * a).sum(dim=(1, 2))
             if b_name is not None:
-                d = d + torch.einsum("bto,o->b", delta, at_least_float32(g_f[b_name]))
+                d = d + (delta.sum(dim=1) @ at_least_float32(g_f[b_name]))
         return d, meta_loss
 
     def apply(self, p_new):
