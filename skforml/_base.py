@@ -5,6 +5,7 @@ Input validation, groups, the split, the skorch net, seeding and prediction.
 
 import contextlib
 import copy
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -22,6 +23,18 @@ from ._module import MLP
 from ._net import FORMLNet
 from ._split import ValidationBatches, balanced_validation_split
 from ._validation import check_sample_weight_nonnegative, encode_groups
+
+
+def _tensor_view(array):
+    """A tensor sharing memory with ``array``, read-only arrays included.
+
+    torch warns that it cannot protect a read-only array (a joblib memmap in
+    ``GridSearchCV(n_jobs=2)``, ``np.load(mmap_mode="r")``) from writes;
+    skforml never writes into ``X``, so the view is safe and saves a copy.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not")
+        return torch.from_numpy(array)
 
 
 class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
@@ -109,8 +122,8 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
         encoder = LabelEncoder().fit(y)
         if len(encoder.classes_) < 2:
             raise ValueError(
-                f"y has a single class ({encoder.classes_[0]!r}); a classifier "
-                "needs at least two."
+                f"y contains only one class ({encoder.classes_[0].item()!r}); a "
+                "classifier needs at least two."
             )
         y_encoded = encoder.transform(y)
         n_samples = len(y_encoded)
@@ -213,7 +226,7 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
                 torch.as_tensor(self._validation_cells, device=device),
             )
         dataset = RowDataset(
-            torch.from_numpy(X),
+            _tensor_view(X),
             torch.from_numpy(y_encoded),
             index=torch.from_numpy(self._train_index),
         )
@@ -297,7 +310,7 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float32, reset=False)
-        logits = self.net_.forward(RowDataset(torch.from_numpy(X)), device="cpu")
+        logits = self.net_.forward(RowDataset(_tensor_view(X)), device="cpu")
         return torch.softmax(logits.double(), dim=1).numpy()
 
     def predict(self, X):
@@ -314,4 +327,5 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
             Predicted labels, of the type of ``classes_``.
 
         """
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]

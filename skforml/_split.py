@@ -7,6 +7,8 @@ batch holds at least ``min_group_samples`` rows of each cell the constraint
 compares.
 """
 
+from numbers import Integral
+
 import numpy as np
 import torch
 
@@ -55,10 +57,10 @@ def balanced_validation_split(
 
     """
     n_samples = len(strata)
-    if isinstance(validation_size, float):
-        n_validation = int(round(validation_size * n_samples))
-    else:
+    if isinstance(validation_size, Integral):
         n_validation = int(validation_size)
+    else:
+        n_validation = int(round(float(validation_size) * n_samples))
     stratum_ids, stratum_of_row, counts = np.unique(
         strata, return_inverse=True, return_counts=True
     )

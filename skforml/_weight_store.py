@@ -72,8 +72,12 @@ class WeightStore:
         return logits if self.log_prior is None else logits + self.log_prior[rows]
 
     def probabilities(self, rows):
-        """``softmax`` of the batch's logits (the weights of the batch loss)."""
-        return torch.softmax(self.batch_logits(rows), dim=0)
+        """``softmax`` of the batch's logits (the weights of the batch loss).
+
+        A batch whose rows all have caller weight 0 gets weights 0 (not NaN):
+        it does not train.
+        """
+        return torch.softmax(self.batch_logits(rows), dim=0).nan_to_num(nan=0.0)
 
     def update(self, rows, d):
         """Move the batch's logits given the directional derivatives ``d``.

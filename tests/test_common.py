@@ -29,16 +29,6 @@ def _expected_failed_checks(estimator):
             "validation split and the batch order depend on the rows, and SGD "
             "on repeated rows takes more steps per epoch"
         ),
-        "check_estimators_unfitted": (
-            "bug reported: predict reads self.classes_ before predict_proba "
-            "calls check_is_fitted (skforml/_base.py, predict), so an unfitted "
-            "estimator raises AttributeError instead of NotFittedError"
-        ),
-        "check_fit2d_1sample": (
-            "bug reported: the single-class error says 'y has a single class "
-            "(np.int64(1))' (skforml/_base.py, fit); scikit-learn expects "
-            "'1 class' or 'one class' (or '1 sample') in the message"
-        ),
     }
 
 

@@ -222,12 +222,6 @@ def test_weight_store_zero_caller_weight_rows_get_weight_zero():
     assert float(weights.mean()) == pytest.approx(1.0, rel=1e-5)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: WeightStore.probabilities returns NaN (softmax of all -inf) for "
-    "a batch whose rows all have caller sample_weight 0; the NaN then reaches "
-    "the loss, the network and every later weight step",
-)
 def test_weight_store_batch_of_zero_weight_rows_is_finite():
     sample_weight = torch.tensor([1.0, 0.0, 0.0, 1.0])
     store = _store(4, sample_weight=sample_weight)

@@ -116,15 +116,7 @@ def test_split_tops_up_a_cell_to_min_group_samples():
     [
         np.float64(0.2),
         np.int64(90),
-        pytest.param(
-            np.float32(0.2),
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="bug: _split.py tests isinstance(validation_size, float); "
-                "np.float32 is no float subclass, so 0.2 is read as int(0.2) = 0 "
-                "rows (only the min_group_samples top-up is held out)",
-            ),
-        ),
+        np.float32(0.2),
     ],
     ids=["float64", "int64", "float32"],
 )
