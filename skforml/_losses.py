@@ -111,7 +111,10 @@ def build_cell_spec(
     else:  # pragma: no cover - validated by the estimator's constraints
         raise ValueError(f"Unknown constraint {constraint!r}.")
 
-    missing = (cell_key >= 0) & ~present
+    # A cell is missing when none of its strata occur (a cell that pools
+    # labels, as for error_rate_parity, needs only one of them).
+    occurring = np.unique(cell_key[present])
+    missing = (cell_key >= 0) & ~np.isin(cell_key, occurring)
     if missing.any() and not groups_are_classes:
         stratum = np.flatnonzero(missing)[0]
         raise ValueError(
@@ -225,9 +228,10 @@ class MetaLoss:
         self.reduce = reduce
         self.worst_group_lift = worst_group_lift
         buckets = torch.as_tensor(bucket_of_cell, device=device)
-        self.bucket_masks = buckets[None, :] == torch.arange(
-            int(buckets.max()) + 1, device=device
-        )[:, None]
+        self.bucket_masks = (
+            buckets[None, :]
+            == torch.arange(int(buckets.max()) + 1, device=device)[:, None]
+        )
 
     def __call__(self, losses, cells):
         return self.reduce(losses, cells, self.bucket_masks, self.worst_group_lift)

@@ -114,7 +114,8 @@ class WeightMonitor(Callback):
             warnings.warn(
                 f"The learned weights have collapsed: their effective sample size "
                 f"is {ess:.1%} of the training rows after epoch "
-                f"{len(net.history)}. Lower meta_lr or max_epochs.",
+                f"{len(net.history)}. "
+                + getattr(weighting, "collapse_advice", "Lower meta_lr or max_epochs."),
                 WeightCollapseWarning,
                 stacklevel=2,
             )
