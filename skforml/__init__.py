@@ -3,18 +3,23 @@
 from ._audit import plot_sample_weights, rank_downweighted, weight_summary
 from ._baselines import ReweightedClassifier
 from ._classifier import FORMLClassifier
+from ._compare import ComparisonResult, compare, default_estimators, plot_comparison
 from ._module import MLP
 from ._net import FORMLNet, WeightCollapseWarning
 from ._sampler import FORMLSampler
 
 __version__ = "0.1.0"
 __all__ = [
+    "ComparisonResult",
     "FORMLClassifier",
     "FORMLNet",
     "FORMLSampler",
     "MLP",
     "ReweightedClassifier",
     "WeightCollapseWarning",
+    "compare",
+    "default_estimators",
+    "plot_comparison",
     "plot_sample_weights",
     "rank_downweighted",
     "weight_summary",
