@@ -113,6 +113,10 @@ class WeightStore:
         return torch.softmax(logits, dim=0) * len(logits)
 
     def effective_sample_fraction(self):
-        """Kish effective sample size of the weights over the number of rows."""
-        w = self.weights()
-        return float(w.sum() ** 2 / (w.pow(2).sum() * len(w)))
+        """Kish effective sample size of the learned weights over the rows.
+
+        The caller's ``sample_weight`` is left out: it is data, not a sign
+        that the learned weights collapsed.
+        """
+        w = torch.softmax(self.logits, dim=0)
+        return float(1.0 / (w.pow(2).sum() * len(w)))

@@ -12,12 +12,6 @@ import torch
 from skforml import ComparisonResult, default_estimators
 from skforml.demo import main
 
-# The uniform backbone inside ExponentiatedGradient gets very uneven sample
-# weights from the mitigator, and FORMLNet's WeightMonitor reports those
-# caller weights as a collapse of *learned* weights (a false alarm, reported
-# to the owner of skforml/_net.py).
-pytestmark = pytest.mark.filterwarnings("ignore::skforml.WeightCollapseWarning")
-
 
 def test_quick_demo_runs_and_saves_the_plot(tmp_path, capsys):
     output = tmp_path / "x.png"
