@@ -7,11 +7,8 @@ import torch
 from sklearn.model_selection import GridSearchCV
 
 from skforml import ReweightedClassifier
-from skforml._baselines import (
-    WEIGHTINGS,
-    LabelBiasWeighting,
-    LearningToReweight,
-)
+from skforml._baseline_weights import LabelBiasWeighting, LearningToReweight
+from skforml._baselines import WEIGHTINGS
 from skforml.datasets import make_biased_classification
 
 TINY = {"hidden_layer_sizes": (8,), "max_epochs": 1, "random_state": 0}
