@@ -11,10 +11,8 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
+from sklearn.utils.validation import check_is_fitted, check_random_state
 from torch import nn
 
 from ._data import BatchIterator, RowDataset
@@ -22,7 +20,15 @@ from ._losses import build_cell_spec
 from ._module import MLP
 from ._net import FORMLNet
 from ._split import ValidationBatches, balanced_validation_split
-from ._validation import check_sample_weight_nonnegative, encode_groups
+from ._validation import (
+    check_device,
+    check_fit_data,
+    check_hidden_layer_sizes,
+    check_predict_data,
+    check_sample_weight_nonnegative,
+    check_validation_size,
+    encode_groups,
+)
 
 
 def _tensor_view(array):
@@ -110,23 +116,13 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
             The fitted estimator.
 
         """
-        device = torch.device(self.device)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(
-                f"device={self.device!r} was requested but no CUDA device is "
-                "available; use device='cpu'."
-            )
+        device = check_device(self.device)
+        if self.module is None:
+            check_hidden_layer_sizes(self.hidden_layer_sizes)
         continuing = self.warm_start and hasattr(self, "net_")
-        X, y = validate_data(self, X, y, dtype=np.float32, reset=not continuing)
-        check_classification_targets(y)
-        encoder = LabelEncoder().fit(y)
-        if len(encoder.classes_) < 2:
-            raise ValueError(
-                f"y contains only one class ({encoder.classes_[0].item()!r}); a "
-                "classifier needs at least two."
-            )
-        y_encoded = encoder.transform(y)
+        X, y_encoded, encoder = check_fit_data(self, X, y, reset=not continuing)
         n_samples = len(y_encoded)
+        check_validation_size(self.validation_size, n_samples)
         sample_weight = check_sample_weight_nonnegative(sample_weight, n_samples)
         if sensitive_features is None:
             groups, group_names = y_encoded, encoder.classes_.tolist()
@@ -234,7 +230,9 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
             with self._seeded_torch(device):
                 # skorch ends training on KeyboardInterrupt and keeps the model
                 # fitted so far; the weights so far are kept below as well.
-                net.partial_fit(dataset)
+                # A warm start runs the current max_epochs, not the value the
+                # net was built with.
+                net.partial_fit(dataset, epochs=self.max_epochs)
         finally:
             net.validation_ = None
         self._collect_fitted_attributes(len(y_encoded))
@@ -309,7 +307,7 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
 
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
+        X = check_predict_data(self, X)
         logits = self.net_.forward(RowDataset(_tensor_view(X)), device="cpu")
         return torch.softmax(logits.double(), dim=1).numpy()
 

@@ -33,6 +33,7 @@ and never touches running statistics.
 
 import contextlib
 import warnings
+import weakref
 
 import torch
 import torch.nn.functional as F
@@ -52,6 +53,8 @@ def at_least_float32(tensor):
     Sums and dot products of the meta step stay exact enough under mixed
     precision.
     """
+    if tensor.dtype in (torch.float32, torch.float64):
+        return tensor
     return tensor.to(torch.promote_types(tensor.dtype, torch.float32))
 
 
@@ -60,11 +63,42 @@ def per_row_loss(logits, y):
     return F.cross_entropy(at_least_float32(logits), y, reduction="none")
 
 
+class _ModulePlan:
+    """What the engines look up in a module once, not at every step."""
+
+    def __init__(self, module):
+        self.submodules = list(module.modules())
+        self.params = {
+            name: p for name, p in module.named_parameters() if p.requires_grad
+        }
+        self.linear_layers = [m for m in self.submodules if isinstance(m, nn.Linear)]
+        names = {id(p): name for name, p in self.params.items()}
+        self.linear_names = [
+            (
+                names.get(id(layer.weight)),
+                names.get(id(layer.bias)) if layer.bias is not None else None,
+            )
+            for layer in self.linear_layers
+        ]
+
+
+_PLANS = weakref.WeakKeyDictionary()
+
+
+def module_plan(module):
+    """The cached :class:`_ModulePlan` of ``module``."""
+    plan = _PLANS.get(module)
+    if plan is None:
+        plan = _PLANS[module] = _ModulePlan(module)
+    return plan
+
+
 @contextlib.contextmanager
-def eval_mode(module):
+def eval_mode(module, submodules=None):
     """Put ``module`` in eval mode, restoring each submodule's mode after."""
-    modes = [(m, m.training) for m in module.modules()]
-    module.eval()
+    modes = [(m, m.training) for m in submodules or module.modules()]
+    for m, _ in modes:
+        m.training = False
     try:
         yield
     finally:
@@ -126,15 +160,14 @@ class _Engine:
         self.lookahead_lr = lookahead_lr
         self.validation = validation
         self.meta_loss = meta_loss
-        self.params = {
-            name: p for name, p in module.named_parameters() if p.requires_grad
-        }
+        self.plan = module_plan(module)
+        self.params = self.plan.params
         self.X, self.y = X, y
 
     def validation_gradient(self, lookahead):
         """``L_f(theta~)`` and its gradient, the validation pass at theta~."""
         X_val, y_val, cells_val = self.validation
-        with eval_mode(self.module):
+        with eval_mode(self.module, self.plan.submodules):
             logits = functional_call(self.module, lookahead, (X_val,))
         meta_loss = self.meta_loss(per_row_loss(logits, y_val), cells_val)
         grads = torch.autograd.grad(meta_loss, list(lookahead.values()))
@@ -157,7 +190,7 @@ class LinearEngine(_Engine):
 
     def __init__(self, *args):
         super().__init__(*args)
-        layers = [m for m in self.module.modules() if isinstance(m, nn.Linear)]
+        layers = self.plan.linear_layers
         records = []
 
         def record(layer, inputs, output):
@@ -169,54 +202,58 @@ class LinearEngine(_Engine):
         finally:
             for handle in handles:
                 handle.remove()
-        if sorted(map(id, (r[0] for r in records))) != sorted(map(id, layers)):
+        if [r[0] for r in records] != layers and sorted(
+            map(id, (r[0] for r in records))
+        ) != sorted(map(id, layers)):
             raise _NotPerRowLinear
+        order = {id(layer): i for i, layer in enumerate(layers)}
+        records.sort(key=lambda r: order[id(r[0])])
         self.losses = per_row_loss(self.logits, self.y)
         deltas = torch.autograd.grad(self.losses.sum(), [r[2] for r in records])
         n_rows = len(self.losses)
-        # (rows, positions, features): positions > 1 for sequence-shaped input.
+        # Rows x positions flattened: positions > 1 for sequence-shaped input.
+        self.positions = records[0][1].numel() // (n_rows * records[0][1].shape[-1])
         self.layers = [
             (
-                layer,
-                at_least_float32(a.detach().reshape(n_rows, -1, a.shape[-1])),
-                at_least_float32(delta.reshape(n_rows, -1, delta.shape[-1])),
+                at_least_float32(a.detach().reshape(-1, a.shape[-1])),
+                at_least_float32(delta.reshape(-1, delta.shape[-1])),
             )
-            for (layer, a, _), delta in zip(records, deltas)
+            for (_, a, _), delta in zip(records, deltas)
         ]
-        names = {id(p): name for name, p in self.params.items()}
-        self.names = [
-            (
-                names[id(layer.weight)],
-                names.get(id(layer.bias)) if layer.bias is not None else None,
-            )
-            for layer, _, _ in self.layers
-        ]
+        self.names = self.plan.linear_names
+
+    def _per_position(self, c):
+        """Row weights repeated over positions (a no-op for tables)."""
+        return c if self.positions == 1 else c.repeat_interleave(self.positions)
 
     def _weighted_gradients(self, c):
         """``sum_i c_i grad l_i`` per parameter, in ``self.params`` order."""
+        c = self._per_position(c)[:, None]
         grads = {}
-        for (_, a, delta), (w_name, b_name) in zip(self.layers, self.names):
-            scaled = delta * c[:, None, None]
-            grads[w_name] = scaled.flatten(0, 1).T @ a.flatten(0, 1)
+        for (a, delta), (w_name, b_name) in zip(self.layers, self.names):
+            scaled = delta * c
+            grads[w_name] = scaled.T @ a
             if b_name is not None:
-                grads[b_name] = scaled.sum(dim=(0, 1))
-        return [grads[name].to(p.dtype) for name, p in self.params.items()]
+                grads[b_name] = scaled.sum(dim=0)
+        return [grads[name] for name in self.params]
 
     def directional_derivatives(self, p):
         lookahead = self.lookahead_params(self._weighted_gradients(p))
         meta_loss, g_f = self.validation_gradient(lookahead)
         g_f = dict(zip(lookahead, g_f))
         d = 0
-        for (_, a, delta), (w_name, b_name) in zip(self.layers, self.names):
-            # d_j = sum over positions of delta_j . (G a_j) + delta_j . g_bias
-            d = d + ((delta @ at_least_float32(g_f[w_name])) * a).sum(dim=(1, 2))
+        for (a, delta), (w_name, b_name) in zip(self.layers, self.names):
+            # d_j = delta_j . (G a_j) + delta_j . g_bias, summed over positions
+            d = d + ((delta @ at_least_float32(g_f[w_name])) * a).sum(dim=1)
             if b_name is not None:
-                d = d + (delta.sum(dim=1) @ at_least_float32(g_f[b_name]))
+                d = d + delta @ at_least_float32(g_f[b_name])
+        if self.positions > 1:
+            d = d.view(-1, self.positions).sum(dim=1)
         return d, meta_loss
 
     def apply(self, p_new):
         for p, g in zip(self.params.values(), self._weighted_gradients(p_new)):
-            p.grad = g
+            p.grad = g.to(p.dtype)
 
 
 class _NotPerRowLinear(Exception):
@@ -291,7 +328,7 @@ class UnrolledEngine(_Engine):
             for (name, q), g in zip(self.params.items(), grads)
         }
         X_val, y_val, cells_val = self.validation
-        with eval_mode(self.module):
+        with eval_mode(self.module, self.plan.submodules):
             logits = functional_call(self.module, lookahead, (X_val,))
         meta_loss = self.meta_loss(per_row_loss(logits, y_val), cells_val)
         (gradient,) = torch.autograd.grad(meta_loss, eps, retain_graph=True)

@@ -7,10 +7,10 @@ from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import _num_samples, check_consistent_length
+from sklearn.utils.validation import _num_samples
 
 from ._classifier import FORMLClassifier
-from ._validation import encode_groups
+from ._validation import check_same_length, encode_groups
 
 __all__ = ["FORMLSampler"]
 
@@ -206,7 +206,7 @@ class FORMLSampler(BaseEstimator):
             row of every (group, label) cell, are kept.
 
         """
-        check_consistent_length(X, y)
+        check_same_length(X=X, y=y)
         n_samples = _num_samples(X)
         n_remove, argument = self._n_to_remove(n_samples)
         y_codes = LabelEncoder().fit_transform(np.asarray(y).ravel())

@@ -87,9 +87,18 @@ class WeightStore:
         """
         p = self.probabilities(rows)
         direction = d - (p * d).sum()
+        # Only rows of positive caller weight take part in the step and its
+        # scale; a meta-gradient that overflowed (e.g. unscaled features of
+        # ~1e15 overflow the float32 lookahead) carries no direction, and the
+        # weights of the batch stay as they are.
+        live = torch.isfinite(direction.pow(2).sum()).expand_as(direction)
+        if self.log_prior is not None:
+            live = live & (self.log_prior[rows] > -torch.inf)
+        direction = torch.where(live, direction, torch.zeros_like(direction))
         self.n_steps += 1
         decay = GRADIENT_SCALE_DECAY
-        self.mean_square.mul_(decay).add_((1 - decay) * direction.pow(2).mean())
+        batch_square = direction.pow(2).sum() / live.sum().clamp(min=1)
+        self.mean_square.mul_(decay).add_((1 - decay) * batch_square)
         scale = (self.mean_square / (1 - decay**self.n_steps)).sqrt() + 1e-12
         step = self.meta_lr * (direction / scale).clamp(-MAX_STEP, MAX_STEP)
         self.logits[rows] = (self.logits[rows] + step).clamp(-LOGIT_BOUND, LOGIT_BOUND)

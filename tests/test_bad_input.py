@@ -49,28 +49,6 @@ TABLE_END = ".. bad-input-table-end"
 FAST = {"max_epochs": 1, "batch_size": 32, "hidden_layer_sizes": (4,)}
 N_ROWS = 200
 
-FIX_ARGUMENT_NAMES = (
-    "needs fix: _base.py should validate X, y and predict's X through "
-    "skforml._validation.check_fit_data / check_predict_data so that the "
-    "message names the argument"
-)
-FIX_OVERFLOW_WARNING = (
-    "needs fix: the float32 cast of X warns 'overflow encountered in cast' "
-    "(an error under the test suite's filterwarnings) before the ValueError; "
-    "check_fit_data casts under np.errstate(over='ignore')"
-)
-FIX_DEVICE = "needs fix: _base.py should parse device with check_device"
-FIX_HIDDEN = "needs fix: _base.py should call check_hidden_layer_sizes"
-FIX_VALIDATION_SIZE = "needs fix: _base.py should call check_validation_size"
-FIX_ONE_CLASS_STRINGS = (
-    "needs fix: _base.py formats the single class with .item(), which a str "
-    "(object array, pandas strings) lacks: AttributeError; check_fit_data "
-    "formats it safely"
-)
-FIX_SAMPLER_LENGTH = (
-    "needs fix: FORMLSampler.fit_resample should use check_same_length(X=X, y=y)"
-)
-
 
 def data():
     """Fresh tiny binary data: 200 rows, 3 features + group, two groups.
@@ -251,7 +229,6 @@ CASES = [
         ValueError,
         "X",
         X=lambda X, y, g: X[:, 0],
-        needs_fix=FIX_ARGUMENT_NAMES,
     ),
     fit_case(
         "fit-X-3d",
@@ -259,7 +236,6 @@ CASES = [
         ValueError,
         "X",
         X=lambda X, y, g: X[:, :, None],
-        needs_fix=FIX_ARGUMENT_NAMES,
     ),
     fit_case(
         "fit-X-none",
@@ -267,7 +243,6 @@ CASES = [
         ValueError,
         "X",
         X=None,
-        needs_fix=FIX_ARGUMENT_NAMES,
     ),
     fit_case(
         "fit-X-strings",
@@ -275,7 +250,6 @@ CASES = [
         ValueError,
         "X",
         X=lambda X, y, g: np.full(X.shape, "low", dtype=object),
-        needs_fix=FIX_ARGUMENT_NAMES,
     ),
     fit_case(
         "fit-X-complex",
@@ -283,7 +257,6 @@ CASES = [
         ValueError,
         "X",
         X=lambda X, y, g: X + 1j,
-        needs_fix=FIX_ARGUMENT_NAMES,
     ),
     fit_case(
         "fit-X-ragged",
@@ -291,7 +264,6 @@ CASES = [
         ValueError,
         "X",
         X=lambda X, y, g: [[1.0, 2.0], [3.0]] * (len(y) // 2),
-        needs_fix=FIX_ARGUMENT_NAMES,
     ),
     fit_case("fit-X-nan", "``X`` holds NaN", ValueError, "X", X=with_nan),
     fit_case("fit-X-inf", "``X`` holds -inf", ValueError, "X", X=with_inf),
@@ -301,7 +273,6 @@ CASES = [
         ValueError,
         "X",
         X=lambda X, y, g: np.where(np.arange(X.size).reshape(X.shape) == 0, 1e39, X),
-        needs_fix=FIX_OVERFLOW_WARNING,
     ),
     fit_case(
         "fit-X-frame-nan",
@@ -318,7 +289,6 @@ CASES = [
         X=lambda X, y, g: X[:0],
         y=lambda X, y, g: y[:0],
         sensitive_features=lambda X, y, g: g[:0],
-        needs_fix=FIX_ARGUMENT_NAMES,
     ),
     fit_case(
         "fit-X-no-features",
@@ -326,7 +296,6 @@ CASES = [
         ValueError,
         "X",
         X=lambda X, y, g: X[:, :0],
-        needs_fix=FIX_ARGUMENT_NAMES,
     ),
     fit_case(
         "fit-X-sparse",
@@ -351,7 +320,6 @@ CASES = [
         ValueError,
         "y",
         y=lambda X, y, g: np.linspace(0, 1, len(y)),
-        needs_fix=FIX_ARGUMENT_NAMES,
     ),
     fit_case(
         "fit-y-one-class",
@@ -366,7 +334,6 @@ CASES = [
         ValueError,
         "y",
         y=lambda X, y, g: pd.Series(["yes"] * len(y), dtype=object),
-        needs_fix=FIX_ONE_CLASS_STRINGS,
     ),
     fit_case(
         "fit-y-length",
@@ -374,7 +341,6 @@ CASES = [
         ValueError,
         "y",
         y=lambda X, y, g: y[:-1],
-        needs_fix=FIX_ARGUMENT_NAMES,
     ),
     fit_case(
         "fit-y-mixed-types",
@@ -382,7 +348,6 @@ CASES = [
         ValueError,
         "y",
         y=lambda X, y, g: np.array(["yes" if v else 0 for v in y], dtype=object),
-        needs_fix=FIX_ARGUMENT_NAMES,
     ),
     # -------------------------------------------------- sensitive_features
     fit_case(
@@ -604,7 +569,6 @@ CASES = [
         "param-validation-size-too-many",
         "``validation_size=1000`` with 200 rows",
         "validation_size",
-        needs_fix=FIX_VALIDATION_SIZE,
         validation_size=1000,
     ),
     param_case(
@@ -623,7 +587,6 @@ CASES = [
         "param-hidden-layer-sizes-zero",
         "``hidden_layer_sizes=(0,)``",
         "hidden_layer_sizes",
-        needs_fix=FIX_HIDDEN,
         hidden_layer_sizes=(0,),
     ),
     param_case(
@@ -636,7 +599,6 @@ CASES = [
         "param-device-tpu",
         "``device='tpu'``",
         "device",
-        needs_fix=FIX_DEVICE,
         device="tpu",
     ),
     param_case(
@@ -681,7 +643,6 @@ CASES = [
         ValueError,
         "X",
         lambda X: X[0],
-        needs_fix=FIX_ARGUMENT_NAMES,
     ),
     predict_case(
         "predict-proba-X-nan",
@@ -705,7 +666,6 @@ CASES = [
         ValueError,
         "X",
         lambda X: np.full(X.shape, "low", dtype=object),
-        needs_fix=FIX_ARGUMENT_NAMES,
     ),
     predict_case(
         "predict-X-empty",
@@ -713,7 +673,6 @@ CASES = [
         ValueError,
         "X",
         lambda X: X[:0],
-        needs_fix=FIX_ARGUMENT_NAMES,
     ),
     Case(
         "predict-X-column-names",
@@ -725,7 +684,6 @@ CASES = [
             fitted_on_frame().predict,
             {"X": pd.DataFrame(data()[0], columns=["a", "b", "c", "sex"])},
         ),
-        FIX_ARGUMENT_NAMES,
     ),
     # --------------------------------------------------------------- others
     Case(
@@ -803,7 +761,6 @@ CASES = [
         ValueError,
         "y",
         lambda: FORMLSampler(clf()),
-        needs_fix=FIX_SAMPLER_LENGTH,
         y=lambda X, y, g: y[:-1],
     ),
     sampler_case(

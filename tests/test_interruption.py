@@ -24,16 +24,6 @@ from skforml import FORMLClassifier
 from skforml.datasets import make_biased_classification
 
 SMALL = {"batch_size": 32, "hidden_layer_sizes": (8,), "random_state": 0}
-FIX_WARM_EPOCHS = (
-    "needs fix: a warm start runs the net's max_epochs from the first fit, not "
-    "the current one (_base.py _train: net.partial_fit(dataset, "
-    "epochs=self.max_epochs))"
-)
-FIX_ZERO_WEIGHT_SCALE = (
-    "needs fix: the meta-gradients of rows of sample_weight 0 enter the running "
-    "RMS that scales every weight step, so their features change the other "
-    "rows' weights (_weight_store.py update: RMS over rows of positive weight)"
-)
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +175,6 @@ def test_warm_start_weights_differ_from_a_fresh_fit(data):
     )
 
 
-@pytest.mark.xfail(strict=True, reason=FIX_WARM_EPOCHS)
 def test_warm_start_runs_the_current_max_epochs(data):
     X, y, groups = data
     model = FORMLClassifier(**SMALL, max_epochs=3).fit(X, y, sensitive_features=groups)
@@ -279,7 +268,6 @@ def test_zero_weight_rows_never_train_the_network(data):
     np.testing.assert_array_equal(first.sample_weights_, second.sample_weights_)
 
 
-@pytest.mark.xfail(strict=True, reason=FIX_ZERO_WEIGHT_SCALE)
 def test_zero_weight_rows_never_train_nor_steer_the_weights(data):
     """With FORML's meta step, garbage features of zero-weight training rows
     change neither the network nor any learned weight."""

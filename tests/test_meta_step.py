@@ -247,3 +247,31 @@ def test_training_trajectories_agree_between_closed_form_and_unrolled():
     np.testing.assert_allclose(
         fits[0].predict_proba(X), fits[1].predict_proba(X), atol=1e-5
     )
+
+
+class SequenceNet(nn.Module):
+    """Linear layers applied at every position of a (rows, positions, features)
+    input, then pooled: the linear engine sums contributions over positions."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden = nn.Linear(5, 6)
+        self.out = nn.Linear(6, 3)
+
+    def forward(self, X):
+        return self.out(torch.tanh(self.hidden(X.view(len(X), 4, 5)))).mean(dim=1)
+
+
+def test_linear_engine_handles_positions():
+    torch.manual_seed(0)
+    module = SequenceNet().double()
+    X, y, validation, loss_fn, w = make_problem(7, n_train=10)
+    X = X.repeat(1, 4) + 0.1 * torch.randn(10, 20, dtype=torch.float64)
+    X_val, y_val, cells = validation
+    X_val = X_val.repeat(1, 4)
+    validation = (X_val, y_val, cells)
+    run = run_engine("linear", module, X, y, LOOKAHEAD_LR, validation, loss_fn)
+    assert isinstance(run, ENGINES["linear"]) and run.positions == 4
+    expected = finite_difference_gradient(module, w, X, y, validation, loss_fn)
+    got = engine_gradient("linear", module, w, X, y, validation, loss_fn)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-9)

@@ -20,11 +20,6 @@ from skforml._net import COLLAPSE_FRACTION
 from skforml.datasets import make_biased_classification
 
 SMALL = {"batch_size": 32, "hidden_layer_sizes": (8,), "random_state": 0}
-FIX_OVERFLOW = (
-    "needs fix: with features of ~1e15 the float32 lookahead overflows, the "
-    "meta-gradient is NaN and every weight becomes NaN; _weight_store.py "
-    "update should skip a step whose direction is not finite"
-)
 
 
 @pytest.fixture(scope="module")
@@ -232,7 +227,6 @@ def test_badly_scaled_features(data, scale):
     check_proba(model, X * scale)
 
 
-@pytest.mark.xfail(strict=True, reason=FIX_OVERFLOW)
 def test_features_of_1e15_keep_the_weights_finite(data):
     X, y, groups = data
     with warnings.catch_warnings():
