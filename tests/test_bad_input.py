@@ -15,9 +15,6 @@ After changing a case or a message, rewrite the table with::
 
     python tests/test_bad_input.py
 
-Cases marked ``needs_fix`` fail until a change to a package file outside
-this test's owner is applied (``xfail(strict=True)``); their documented
-message is the one the fix gives.
 """
 
 import copy
@@ -109,10 +106,9 @@ class Case:
     error: type
     names: str
     make: object
-    needs_fix: str = ""
 
 
-def fit_case(id, bad, error, names, *, estimator=None, needs_fix="", **changes):
+def fit_case(id, bad, error, names, *, estimator=None, **changes):
     """A case of ``FORMLClassifier.fit`` on ``data()`` with ``changes``."""
 
     def make():
@@ -123,10 +119,10 @@ def fit_case(id, bad, error, names, *, estimator=None, needs_fix="", **changes):
                 inputs[key] = value(X, y, groups)
         return (estimator or clf)().fit, inputs
 
-    return Case(id, "FORMLClassifier.fit", bad, error, names, make, needs_fix)
+    return Case(id, "FORMLClassifier.fit", bad, error, names, make)
 
 
-def param_case(id, bad, names, needs_fix="", error=ValueError, **params):
+def param_case(id, bad, names, error=ValueError, **params):
     """A case of ``FORMLClassifier(**params).fit`` on good data."""
     return fit_case(
         id,
@@ -134,16 +130,15 @@ def param_case(id, bad, names, needs_fix="", error=ValueError, **params):
         error,
         names,
         estimator=lambda: clf(**params),
-        needs_fix=needs_fix,
     )
 
 
-def predict_case(id, bad, error, names, make_X, method="predict", needs_fix=""):
+def predict_case(id, bad, error, names, make_X, method="predict"):
     def make():
         X, _, _ = data()
         return getattr(fitted(), method), {"X": make_X(X)}
 
-    return Case(id, f"FORMLClassifier.{method}", bad, error, names, make, needs_fix)
+    return Case(id, f"FORMLClassifier.{method}", bad, error, names, make)
 
 
 def with_nan(X, y, groups):
@@ -189,7 +184,7 @@ def frame_with_nan(X, y, groups):
     return frame
 
 
-def sampler_case(id, bad, error, names, sampler, needs_fix="", **changes):
+def sampler_case(id, bad, error, names, sampler, **changes):
     def make():
         X, y, groups = data()
         inputs = {"X": X, "y": y, "sensitive_features": groups, **changes}
@@ -198,7 +193,7 @@ def sampler_case(id, bad, error, names, sampler, needs_fix="", **changes):
                 inputs[key] = value(X, y, groups)
         return sampler().fit_resample, inputs
 
-    return Case(id, "FORMLSampler.fit_resample", bad, error, names, make, needs_fix)
+    return Case(id, "FORMLSampler.fit_resample", bad, error, names, make)
 
 
 def report_case(id, bad, error, names, **changes):
@@ -991,11 +986,6 @@ def test_every_case_is_documented_and_nothing_else(documented):
             id=case.id,
             marks=[
                 *(
-                    [pytest.mark.xfail(strict=True, reason=case.needs_fix)]
-                    if case.needs_fix
-                    else []
-                ),
-                *(
                     [pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA")]
                     if case.id in NEEDS_NO_CUDA
                     else []
@@ -1083,8 +1073,8 @@ def test_score_with_labels_unseen_in_fit_is_not_an_error():
 def write_table():
     """Rewrite the table of docs/input_validation.rst from the cases.
 
-    A case whose run does not give its documented error (e.g. one that
-    ``needs_fix`` before the fix) keeps its current row.
+    A case whose run does not give its documented error keeps its current
+    row.
     """
     current = documented_rows() if TABLE_BEGIN in DOC.read_text() else {}
     rows, kept = [], []
