@@ -152,10 +152,16 @@ def build_cell_spec(
 
 
 def _group_losses(losses, cells, n_cells):
-    """Sum, row count and mean loss of every cell in this batch."""
-    used = cells >= 0
-    sums = losses.new_zeros(n_cells).index_add(0, cells[used], losses[used])
-    counts = torch.bincount(cells[used], minlength=n_cells).to(losses.dtype)
+    """Sum, row count and mean loss of every cell in this batch.
+
+    One-hot membership and a matrix product rather than boolean indexing:
+    no data-dependent shapes, so no device synchronisation and a short
+    backward graph.
+    """
+    membership = torch.nn.functional.one_hot(cells.clamp(min=0), n_cells)
+    membership = membership.mul_((cells >= 0)[:, None]).to(losses.dtype)
+    sums = losses @ membership
+    counts = membership.sum(dim=0)
     return sums, counts, sums / counts.clamp(min=1)
 
 
@@ -170,7 +176,8 @@ def _mean_over_buckets(values, members):
     """Mean of ``values`` (buckets x cells) over members, then over buckets."""
     n_members = members.sum(dim=1)
     per_bucket = (values * members).sum(dim=1) / n_members.clamp(min=1)
-    return per_bucket[n_members > 0].mean()
+    occupied = (n_members > 0).to(values.dtype)
+    return (per_bucket * occupied).sum() / occupied.sum().clamp(min=1)
 
 
 def mean_loss_discrepancy(losses, cells, bucket_masks, worst_group_lift=0.0):

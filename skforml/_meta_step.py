@@ -40,6 +40,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, jvp
 
+from ._module import MLP
+
 # Logits of the weights are kept in [-LOGIT_BOUND, LOGIT_BOUND]: a weight ratio
 # of e^60 already means that one row decides the batch alone.
 LOGIT_BOUND = 30.0
@@ -63,11 +65,34 @@ def per_row_loss(logits, y):
     return F.cross_entropy(at_least_float32(logits), y, reduction="none")
 
 
+# Modules whose forward does not depend on train/eval mode: a network made
+# only of these needs no mode switch for the validation forward.
+_MODE_FREE = (
+    nn.Sequential,
+    nn.ModuleList,
+    nn.Linear,
+    nn.Identity,
+    nn.Flatten,
+    nn.ReLU,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.Softplus,
+    nn.LayerNorm,
+)
+
+
 class _ModulePlan:
     """What the engines look up in a module once, not at every step."""
 
     def __init__(self, module):
         self.submodules = list(module.modules())
+        # A custom module may read self.training in its forward: only known
+        # modules count as mode-free.
+        self.mode_free = all(isinstance(m, (*_MODE_FREE, MLP)) for m in self.submodules)
         self.params = {
             name: p for name, p in module.named_parameters() if p.requires_grad
         }
@@ -94,8 +119,15 @@ def module_plan(module):
 
 
 @contextlib.contextmanager
-def eval_mode(module, submodules=None):
-    """Put ``module`` in eval mode, restoring each submodule's mode after."""
+def eval_mode(module, submodules=None, mode_free=False):
+    """Put ``module`` in eval mode, restoring each submodule's mode after.
+
+    ``mode_free`` says that no submodule behaves differently in eval mode:
+    the switch is then skipped.
+    """
+    if mode_free:
+        yield
+        return
     modes = [(m, m.training) for m in submodules or module.modules()]
     for m, _ in modes:
         m.training = False
@@ -167,7 +199,7 @@ class _Engine:
     def validation_gradient(self, lookahead):
         """``L_f(theta~)`` and its gradient, the validation pass at theta~."""
         X_val, y_val, cells_val = self.validation
-        with eval_mode(self.module, self.plan.submodules):
+        with eval_mode(self.module, self.plan.submodules, self.plan.mode_free):
             logits = functional_call(self.module, lookahead, (X_val,))
         meta_loss = self.meta_loss(per_row_loss(logits, y_val), cells_val)
         grads = torch.autograd.grad(meta_loss, list(lookahead.values()))
@@ -328,7 +360,7 @@ class UnrolledEngine(_Engine):
             for (name, q), g in zip(self.params.items(), grads)
         }
         X_val, y_val, cells_val = self.validation
-        with eval_mode(self.module, self.plan.submodules):
+        with eval_mode(self.module, self.plan.submodules, self.plan.mode_free):
             logits = functional_call(self.module, lookahead, (X_val,))
         meta_loss = self.meta_loss(per_row_loss(logits, y_val), cells_val)
         (gradient,) = torch.autograd.grad(meta_loss, eps, retain_graph=True)
