@@ -51,7 +51,8 @@ class FORMLNet(NeuralNet):
             p = weighting.probabilities(rows)
             logits = self.module_(X)
             losses = per_row_loss(logits, y)
-            (p * losses).sum().backward()
+            loss = (p * losses).sum()
+            loss.backward()
         else:
             engine = run_engine(
                 self.engine_,
@@ -66,6 +67,7 @@ class FORMLNet(NeuralNet):
             p = weighting.update(rows, d)
             engine.apply(p)
             logits, losses = engine.logits, engine.losses
+            loss = (p * losses).sum()
             self.history.record_batch("meta_loss", meta_loss.item())
         weighting.record_losses(rows, p, losses)
         self.notify(
@@ -75,7 +77,7 @@ class FORMLNet(NeuralNet):
             training=True,
         )
         self._step_optimizer(None)
-        return {"loss": (p * losses).sum().detach(), "y_pred": logits.detach()}
+        return {"loss": loss.detach(), "y_pred": logits.detach()}
 
     def _validation_batch(self):
         index = self.validation_batches_.next_index().to(self.device)

@@ -12,6 +12,8 @@ from numbers import Integral
 import numpy as np
 import torch
 
+# Validation batches drawn at once by ValidationBatches.
+BLOCK = 32
 # A stratum never gives more than this share of its rows to validation, so
 # that every group keeps rows to train on.
 MAX_VALIDATION_SHARE = 0.5
@@ -137,6 +139,8 @@ class ValidationBatches:
         )
         self._queues = [torch.empty(0, dtype=torch.int64) for _ in self.members]
         self._fill_queue = torch.empty(0, dtype=torch.int64)
+        self._block = torch.empty(0, 0, dtype=torch.int64)
+        self._next = 0
 
     def _take(self, queue, pool, n):
         """Take ``n`` rows from a queue, refilled from shuffles of ``pool``."""
@@ -147,15 +151,24 @@ class ValidationBatches:
 
     def next_index(self):
         """Index of the validation rows of the next batch."""
+        if self._next == len(self._block):
+            self._draw_block()
+        self._next += 1
+        return self._block[self._next - 1]
+
+    def _draw_block(self):
+        # BLOCK batches at a time: one shuffle bookkeeping per block, not per
+        # batch (it is on the hot path of every training step).
         parts = []
         for cell, pool in enumerate(self.members):
             taken, self._queues[cell] = self._take(
-                self._queues[cell], pool, self.min_group_samples
+                self._queues[cell], pool, BLOCK * self.min_group_samples
             )
-            parts.append(taken)
+            parts.append(taken.view(BLOCK, -1))
         if self.n_fill > 0:
             taken, self._fill_queue = self._take(
-                self._fill_queue, torch.arange(self.n_rows), self.n_fill
+                self._fill_queue, torch.arange(self.n_rows), BLOCK * self.n_fill
             )
-            parts.append(taken)
-        return torch.cat(parts)
+            parts.append(taken.view(BLOCK, -1))
+        self._block = torch.cat(parts, dim=1)
+        self._next = 0
