@@ -260,13 +260,16 @@ class LinearEngine(_Engine):
 
     def _weighted_gradients(self, c):
         """``sum_i c_i grad l_i`` per parameter, in ``self.params`` order."""
-        c = self._per_position(c)[:, None]
+        c = self._per_position(c)
         grads = {}
         for (a, delta), (w_name, b_name) in zip(self.layers, self.names):
-            scaled = delta * c
-            grads[w_name] = scaled.T @ a
+            # Scale the narrower operand: the temporary is then the smaller.
+            if a.shape[1] < delta.shape[1]:
+                grads[w_name] = delta.T @ (a * c[:, None])
+            else:
+                grads[w_name] = (delta * c[:, None]).T @ a
             if b_name is not None:
-                grads[b_name] = scaled.sum(dim=0)
+                grads[b_name] = c @ delta
         return [grads[name] for name in self.params]
 
     def directional_derivatives(self, p):
@@ -275,8 +278,13 @@ class LinearEngine(_Engine):
         g_f = dict(zip(lookahead, g_f))
         d = 0
         for (a, delta), (w_name, b_name) in zip(self.layers, self.names):
-            # d_j = delta_j . (G a_j) + delta_j . g_bias, summed over positions
-            d = d + ((delta @ at_least_float32(g_f[w_name])) * a).sum(dim=1)
+            # d_j = delta_j . (G a_j) + delta_j . g_bias, summed over positions;
+            # the product runs through the narrower side of G.
+            G = at_least_float32(g_f[w_name])
+            if G.shape[0] < G.shape[1]:
+                d = d + ((a @ G.T) * delta).sum(dim=1)
+            else:
+                d = d + ((delta @ G) * a).sum(dim=1)
             if b_name is not None:
                 d = d + delta @ at_least_float32(g_f[b_name])
         if self.positions > 1:
