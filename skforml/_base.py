@@ -94,28 +94,7 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, *, sensitive_features=None, sample_weight=None):
-        """Fit the network while learning a fairness weight per training row.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data (dense, finite).
-        y : array-like of shape (n_samples,)
-            Labels of any type, at least two classes.
-        sensitive_features : array-like, Series, list or DataFrame, default=None
-            Sensitive group of each row; several columns form intersectional
-            groups. None uses the classes as the groups.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Caller weights of the rows. They multiply the learned weights in
-            every batch (``softmax(w + log sample_weight)``); rows of weight 0
-            never train.
-
-        Returns
-        -------
-        self : FORMLClassifier
-            The fitted estimator.
-
-        """
+        """Fit the network on weighted rows (see the subclasses' ``fit``)."""
         device = check_device(self.device)
         if self.module is None:
             check_hidden_layer_sizes(self.hidden_layer_sizes)
