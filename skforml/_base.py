@@ -19,13 +19,18 @@ from ._data import BatchIterator, RowDataset
 from ._losses import build_cell_spec
 from ._module import MLP
 from ._net import FORMLNet
-from ._split import ValidationBatches, balanced_validation_split
+from ._split import (
+    ValidationBatches,
+    balanced_validation_split,
+    check_validation_cells,
+)
 from ._validation import (
     check_device,
     check_fit_data,
     check_hidden_layer_sizes,
     check_predict_data,
     check_sample_weight_nonnegative,
+    check_validation_set,
     check_validation_size,
     encode_groups,
 )
@@ -93,7 +98,9 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
         raise NotImplementedError
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, *, sensitive_features=None, sample_weight=None):
+    def fit(
+        self, X, y, *, sensitive_features=None, sample_weight=None, validation_set=None
+    ):
         """Fit the network on weighted rows (see the subclasses' ``fit``)."""
         device = check_device(self.device)
         if self.module is None:
@@ -141,7 +148,21 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
         )
         cells = spec.cells(strata)
         rng = check_random_state(self.random_state)
-        if self._uses_validation():
+        self._validation_data = None
+        if validation_set is not None and self._uses_validation():
+            # The caller's (clean) validation set: every row trains.
+            X_val, y_val, groups_val = check_validation_set(
+                self,
+                validation_set,
+                encoder,
+                None if sensitive_features is None else group_names,
+            )
+            cells_val = spec.cells(groups_val * n_classes + y_val)
+            check_validation_cells(cells_val, spec, self.min_group_samples)
+            self._validation_data = (X_val, y_val)
+            validation_index, train_index = np.arange(0), np.arange(n_samples)
+            validation_cells = cells_val
+        elif self._uses_validation():
             validation_index, train_index = balanced_validation_split(
                 strata,
                 cells,
@@ -150,20 +171,22 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
                 min_group_samples=self.min_group_samples,
                 rng=rng,
             )
+            validation_cells = cells[validation_index]
         else:
             validation_index, train_index = np.arange(0), np.arange(n_samples)
+            validation_cells = cells[validation_index]
         torch_seed, shuffle_seed, validation_seed = rng.randint(2**31 - 1, size=3)
         self._torch_seed = int(torch_seed)
         self._train_index = train_index
         self._validation_index = validation_index
-        self._validation_cells = cells[validation_index]
+        self._validation_cells = validation_cells
 
         with self._seeded_torch(device):
             net = self._build_net(device, n_classes, int(shuffle_seed))
             net.initialize()
         net.engine_ = self._make_engine(net.module_)
         net.meta_loss_ = self._make_meta_loss(spec, device)
-        if len(validation_index):
+        if len(validation_cells):
             net.validation_batches_ = ValidationBatches(
                 torch.as_tensor(self._validation_cells),
                 self.validation_batch_size or self.batch_size,
@@ -194,10 +217,15 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
         copy of them (only of the validation rows, on the device).
         """
         net, device = self.net_, torch.device(self.device)
-        if len(self._validation_index):
+        if self._validation_data is not None:
+            X_val, y_val = self._validation_data
+        else:
+            X_val = X[self._validation_index]
+            y_val = y_encoded[self._validation_index]
+        if len(y_val):
             net.validation_ = (
-                torch.as_tensor(X[self._validation_index], device=device),
-                torch.as_tensor(y_encoded[self._validation_index], device=device),
+                torch.as_tensor(X_val, device=device),
+                torch.as_tensor(y_val, device=device),
                 torch.as_tensor(self._validation_cells, device=device),
             )
         dataset = RowDataset(

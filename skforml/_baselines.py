@@ -268,7 +268,9 @@ class ReweightedClassifier(BaseReweightingClassifier):
         self.verbose = verbose
         self.callbacks = callbacks
 
-    def fit(self, X, y, *, sensitive_features=None, sample_weight=None):
+    def fit(
+        self, X, y, *, sensitive_features=None, sample_weight=None, validation_set=None
+    ):
         """Fit the network with the rows weighted by ``weighting``.
 
         Parameters
@@ -284,6 +286,11 @@ class ReweightedClassifier(BaseReweightingClassifier):
         sample_weight : array-like of shape (n_samples,), default=None
             Caller weights of the rows. They multiply the scheme's weights in
             every batch; rows of weight 0 never train.
+        validation_set : tuple, default=None
+            For ``weighting="learning_to_reweight"``: a validation set of the
+            caller's, ``(X_val, y_val)`` or ``(X_val, y_val,
+            sensitive_features_val)``, used instead of a split of ``X``.
+            Ignored by the other schemes.
 
         Returns
         -------
@@ -292,7 +299,11 @@ class ReweightedClassifier(BaseReweightingClassifier):
 
         """
         return super().fit(
-            X, y, sensitive_features=sensitive_features, sample_weight=sample_weight
+            X,
+            y,
+            sensitive_features=sensitive_features,
+            sample_weight=sample_weight,
+            validation_set=validation_set,
         )
 
     def _uses_validation(self):

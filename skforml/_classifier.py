@@ -220,7 +220,9 @@ class FORMLClassifier(BaseReweightingClassifier):
         self.verbose = verbose
         self.callbacks = callbacks
 
-    def fit(self, X, y, *, sensitive_features=None, sample_weight=None):
+    def fit(
+        self, X, y, *, sensitive_features=None, sample_weight=None, validation_set=None
+    ):
         """Fit the network while learning a fairness weight per training row.
 
         Parameters
@@ -236,6 +238,13 @@ class FORMLClassifier(BaseReweightingClassifier):
             Caller weights of the rows. They multiply the learned weights in
             every batch (``softmax(w + log sample_weight)``); rows of weight 0
             never train.
+        validation_set : tuple, default=None
+            A validation set of the caller's, ``(X_val, y_val)`` or, with
+            ``sensitive_features``, ``(X_val, y_val, sensitive_features_val)``:
+            the meta-loss is measured on it (for example clean, trusted
+            labels, as in the paper's "clean validation" experiment) and every
+            row of ``X`` trains. It must hold ``min_group_samples`` rows of
+            every compared cell. None carves a balanced split out of ``X``.
 
         Returns
         -------
@@ -244,7 +253,11 @@ class FORMLClassifier(BaseReweightingClassifier):
 
         """
         return super().fit(
-            X, y, sensitive_features=sensitive_features, sample_weight=sample_weight
+            X,
+            y,
+            sensitive_features=sensitive_features,
+            sample_weight=sample_weight,
+            validation_set=validation_set,
         )
 
     def _make_engine(self, module):

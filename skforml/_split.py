@@ -104,6 +104,23 @@ def balanced_validation_split(
     return validation_index, np.flatnonzero(train_mask)
 
 
+def check_validation_cells(cells, spec, min_group_samples):
+    """Check that a caller's validation set holds every compared cell.
+
+    Raises a ValueError naming ``validation_set`` when a cell the constraint
+    compares has fewer than ``min_group_samples`` rows.
+    """
+    counts = np.bincount(cells[cells >= 0], minlength=spec.n_cells)
+    for cell in np.flatnonzero(counts < min_group_samples):
+        group, label = spec.cell_names[cell]
+        what = f"group {group!r}" + ("" if label is None else f" with label {label!r}")
+        raise ValueError(
+            f"validation_set holds {counts[cell]} rows of {what}, fewer than "
+            f"min_group_samples={min_group_samples}, which every validation "
+            "batch needs."
+        )
+
+
 class ValidationBatches:
     """Endless validation batches holding every compared cell.
 

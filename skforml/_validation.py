@@ -17,7 +17,13 @@ import pandas as pd
 import torch
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_y, _num_samples, validate_data
+from sklearn.utils.validation import (
+    _check_y,
+    _num_samples,
+    check_consistent_length,
+    column_or_1d,
+    validate_data,
+)
 
 
 @contextlib.contextmanager
@@ -331,3 +337,62 @@ def check_sample_weight_nonnegative(sample_weight, n_samples):
     if not np.any(sample_weight > 0):
         raise ValueError("sample_weight is zero for every row.")
     return sample_weight
+
+
+def check_validation_set(estimator, validation_set, encoder, group_names):
+    """Validated ``(X_val, y_val, groups_val)`` of a caller's validation set.
+
+    Parameters
+    ----------
+    estimator : estimator
+        Fitted on ``X`` already (``n_features_in_`` set).
+    validation_set : tuple
+        ``(X_val, y_val)``, or ``(X_val, y_val, sensitive_features_val)``
+        when ``fit`` was given ``sensitive_features``.
+    encoder : LabelEncoder
+        The encoder of the training labels.
+    group_names : list or None
+        The training groups; None when the classes are the groups.
+
+    Returns
+    -------
+    X_val : ndarray of float32
+    y_val : ndarray of int64, encoded like the training labels
+    groups_val : ndarray of int64, codes of ``group_names`` (``y_val`` when
+        the classes are the groups)
+
+    """
+    expected = 2 if group_names is None else 3
+    if not isinstance(validation_set, (tuple, list)) or len(validation_set) != expected:
+        what = (
+            "(X_val, y_val)"
+            if expected == 2
+            else "(X_val, y_val, sensitive_features_val), since fit was given "
+            "sensitive_features"
+        )
+        raise TypeError(
+            f"validation_set must be a tuple {what}; got "
+            f"{type(validation_set).__name__} {validation_set!r:.60}."
+        )
+    X_val, y_val = validation_set[0], validation_set[1]
+    with naming_argument("validation_set"), np.errstate(over="ignore"):
+        X_val = validate_data(estimator, X_val, dtype=np.float32, reset=False)
+        y_val = column_or_1d(y_val, warn=False)
+        check_consistent_length(X_val, y_val)
+    unknown = set(np.unique(y_val).tolist()) - set(encoder.classes_.tolist())
+    if unknown:
+        raise ValueError(
+            f"validation_set holds labels that y does not: {sorted(unknown)!r}."
+        )
+    y_val = encoder.transform(y_val).astype(np.int64)
+    if group_names is None:
+        return X_val, y_val, y_val
+    codes, names = encode_groups(validation_set[2], len(y_val))
+    index = {name: code for code, name in enumerate(group_names)}
+    missing = [name for name in names if name not in index]
+    if missing:
+        raise ValueError(
+            "validation_set's sensitive features hold groups that "
+            f"sensitive_features does not: {missing!r}."
+        )
+    return X_val, y_val, np.array([index[name] for name in names])[codes]
