@@ -28,9 +28,8 @@ from skforml import FORMLClassifier, FORMLSampler, rank_downweighted
 from skforml.datasets import load_digits_noisy
 from skforml.metrics import fairness_report
 
-# Without sensitive features the groups are the classes; the default
-# constraint ("equalized_odds") needs sensitive features, so every model
-# names a per-class one.
+# Without sensitive features the groups are the classes and every constraint
+# compares per-class losses; the models name the per-class one explicitly.
 PER_CLASS = "error_rate_parity"
 
 FORML_CONFIGS = {
