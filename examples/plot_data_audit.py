@@ -1,7 +1,7 @@
 """
-===============================================
+================================================
 Auditing a data set with FORML's learned weights
-===============================================
+================================================
 
 FORML learns one weight per training row. Besides training a fairer model,
 the weights say which rows the model is better off without. This example

@@ -164,7 +164,7 @@ class ReweightedClassifier(BaseReweightingClassifier):
         Class labels.
     n_features_in_ : int
         Number of features seen in :meth:`fit`.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names of ``X`` when it is a DataFrame with string columns.
     groups_ : list
         Name of each group (the classes when no sensitive features were

@@ -121,7 +121,7 @@ class FORMLClassifier(BaseReweightingClassifier):
         Class labels.
     n_features_in_ : int
         Number of features seen in :meth:`fit`.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names of ``X`` when it is a DataFrame with string columns.
     groups_ : list
         Name of each sensitive group (a tuple per row of several columns); the
