@@ -6,7 +6,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from matplotlib.figure import Figure
 from sklearn.exceptions import NotFittedError
 
@@ -17,16 +16,6 @@ from skforml import (
     weight_summary,
 )
 from skforml.datasets import load_digits_noisy, make_biased_classification
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    # The small networks here train faster on one thread, and on a busy
-    # machine several threads per process oversubscribe the cores.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(autouse=True)

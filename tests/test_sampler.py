@@ -1,21 +1,10 @@
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from sklearn.base import BaseEstimator
 
 from skforml import FORMLClassifier, FORMLSampler
 from skforml.datasets import make_biased_classification
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    # The small networks here train faster on one thread, and on a busy
-    # machine several threads per process oversubscribe the cores.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 class StubFORML(BaseEstimator):
