@@ -95,7 +95,7 @@ class FixedWeights(WeightStore):
             .clone()
         )
 
-    def update(self, rows, d):
+    def update(self, rows, d, p=None):
         """Fixed weights ignore the meta step: the batch's weights, unchanged."""
         return self.probabilities(rows)
 
@@ -249,7 +249,7 @@ class LearningToReweight(WeightStore):
         """Loss weights of the lookahead: ``eps = 0`` (Ren et al., Eq. 4)."""
         return torch.zeros(len(rows), device=self.logits.device)
 
-    def update(self, rows, d):
+    def update(self, rows, d, p=None):
         """Batch weights ``max(d, 0)`` normalised to sum 1 (uniform if all 0)."""
         clipped = d.detach().float().clamp(min=0)
         prior = torch.ones_like(clipped) if self.prior is None else self.prior[rows]

@@ -25,10 +25,11 @@ class FORMLNet(NeuralNet):
 
     ``weighting_``
         How rows are weighted; :class:`~skforml._weight_store.WeightStore` for
-        FORML. It provides ``probabilities(rows)`` (batch weights summing to
-        1), ``update(rows, d) -> p`` (new batch weights from the directional
-        derivatives ``d`` of the meta step), ``record_losses(rows, p,
-        losses)``, ``end_epoch(net)``, ``weights()`` (all rows, mean 1),
+        FORML. It provides ``probabilities(rows)`` (batch weights summing
+        to 1), ``update(rows, d, p) -> p`` (new batch weights from the
+        directional derivatives ``d`` of the meta step, taken at batch
+        weights ``p``), ``record_losses(rows, p, losses)``,
+        ``end_epoch(net)``, ``weights()`` (all rows, mean 1),
         ``effective_sample_fraction()``, ``loss_ema`` and ``lookahead_lr``.
     ``engine_``
         Meta step engine name (see :mod:`skforml._meta_step`), or None for
@@ -63,8 +64,9 @@ class FORMLNet(NeuralNet):
                 self._validation_batch(),
                 self.meta_loss_,
             )
-            d, meta_loss = engine.directional_derivatives(weighting.probabilities(rows))
-            p = weighting.update(rows, d)
+            p = weighting.probabilities(rows)
+            d, meta_loss = engine.directional_derivatives(p)
+            p = weighting.update(rows, d, p)
             engine.apply(p)
             logits, losses = engine.logits, engine.losses
             loss = (p * losses).sum()

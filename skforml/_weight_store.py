@@ -79,13 +79,15 @@ class WeightStore:
         """
         return torch.softmax(self.batch_logits(rows), dim=0).nan_to_num(nan=0.0)
 
-    def update(self, rows, d):
+    def update(self, rows, d, p=None):
         """Move the batch's logits given the directional derivatives ``d``.
 
-        ``d_j = grad l_j . g_f`` was taken at the batch's current weights (see
-        the module doc). Returns the batch's new weights.
+        ``d_j = grad l_j . g_f`` was taken at the batch's current weights ``p``
+        (see the module doc; computed here when not given). Returns the
+        batch's new weights.
         """
-        p = self.probabilities(rows)
+        if p is None:
+            p = self.probabilities(rows)
         direction = d - (p * d).sum()
         # Only rows of positive caller weight take part in the step and its
         # scale; a meta-gradient that overflowed (e.g. unscaled features of

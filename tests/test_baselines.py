@@ -269,8 +269,8 @@ def test_learning_to_reweight_fit_uses_validation_and_normalised_batches(
     batches = []
     update = LearningToReweight.update
 
-    def spy(self, rows, d):
-        p = update(self, rows, d)
+    def spy(self, rows, d, p=None):
+        p = update(self, rows, d, p)
         batches.append(p.detach().clone())
         return p
 
