@@ -4,6 +4,7 @@ from ._audit import plot_sample_weights, rank_downweighted, weight_summary
 from ._baselines import ReweightedClassifier
 from ._classifier import FORMLClassifier
 from ._compare import ComparisonResult, compare, default_estimators, plot_comparison
+from ._frontier import FrontierResult, pareto_front, sweep
 from ._module import MLP
 from ._net import FORMLNet, WeightCollapseWarning
 from ._sampler import FORMLSampler
@@ -14,14 +15,17 @@ __all__ = [
     "FORMLClassifier",
     "FORMLNet",
     "FORMLSampler",
+    "FrontierResult",
     "MLP",
     "ReweightedClassifier",
     "WeightCollapseWarning",
     "compare",
     "default_estimators",
+    "pareto_front",
     "plot_comparison",
     "plot_sample_weights",
     "rank_downweighted",
+    "sweep",
     "weight_summary",
     "__version__",
 ]

@@ -6,11 +6,14 @@ with :func:`skforml.metrics.fairness_report`. :func:`default_estimators`
 builds the suite it runs by default.
 """
 
+import contextlib
 import sys
+import threading
 import warnings
 
 import numpy as np
 import pandas as pd
+import torch
 from fairlearn.reductions import (
     ExponentiatedGradient,
     GridSearch,
@@ -22,6 +25,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_consistent_length
+from threadpoolctl import threadpool_limits
 
 from ._baselines import ReweightedClassifier
 from ._classifier import FORMLClassifier
@@ -146,12 +150,33 @@ def default_estimators(
     return suite
 
 
-def _run_one(name, estimator, seed, split, data):
-    """One row of the results table; metrics are NaN when the run fails."""
+# skforml's networks seed torch's process-wide generator for the length of
+# a fit (``torch.random.fork_rng``), so two fits on threads of one process
+# (joblib's threading backend, a dask worker's threads) would draw from each
+# other's stream: fits in one process take turns.
+_FIT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _thread_cap(threads):
+    """Limit torch's and the BLAS libraries' threads; None leaves them."""
+    if threads is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with threadpool_limits(limits=threads):
+            yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _fit_score(estimator, seed, split, data, threads=None):
+    """Fit a seeded clone on the training rows; test metrics and fit seconds."""
     X, y, sensitive = data
     train, test = split
-    row = dict.fromkeys(COLUMNS, np.nan) | {"method": name, "seed": seed}
-    try:
+    with _FIT_LOCK, _thread_cap(threads):
         y_pred, seconds = fit_predict(
             seeded_clone(estimator, seed),
             seed,
@@ -161,14 +186,22 @@ def _run_one(name, estimator, seed, split, data):
             _safe_indexing(X, test),
             _safe_indexing(sensitive, test),
         )
-        report = fairness_report(
-            _safe_indexing(y, test),
-            np.asarray(y_pred),
-            sensitive_features=_safe_indexing(sensitive, test),
-        )
+    report = fairness_report(
+        _safe_indexing(y, test),
+        np.asarray(y_pred),
+        sensitive_features=_safe_indexing(sensitive, test),
+    )
+    return {metric: float(report[metric]) for metric in METRICS}, seconds
+
+
+def _run_one(name, estimator, seed, split, data):
+    """One row of the results table; metrics are NaN when the run fails."""
+    row = dict.fromkeys(COLUMNS, np.nan) | {"method": name, "seed": seed}
+    try:
+        scores, seconds = _fit_score(estimator, seed, split, data)
     except Exception as exc:  # noqa: BLE001 -- one failure must not lose the table
         return row, f"{type(exc).__name__}: {exc}"
-    row.update({metric: float(report[metric]) for metric in METRICS})
+    row.update(scores)
     row["fit_seconds"] = seconds
     return row, None
 
@@ -321,30 +354,41 @@ def compare(
             show.end(row, error)
             outcomes.append((row, error))
 
+    rows, errors = _collect(outcomes, estimators, seeds)
+    return ComparisonResult(pd.DataFrame(rows, columns=COLUMNS), errors)
+
+
+def _collect(outcomes, methods, seeds, *, where=(), between=()):
+    """The rows in the caller's order, and the failures, each also warned.
+
+    Parallel runs finish in any order; the rows sort by method (in the order
+    of ``methods``), then by the columns ``between``, then by seed. The
+    errors table has ``method``, the columns ``where`` (also named in the
+    warning), ``seed`` and ``error``.
+    """
+    columns = ["method", *where, "seed"]
     errors = []
     for row, error in outcomes:
-        if error is not None:
-            errors.append(
-                {"method": row["method"], "seed": row["seed"], "error": error}
-            )
-            warnings.warn(
-                f"{row['method']!r} failed on seed {row['seed']} and is recorded "
-                f"as NaN: {error}",
-                UserWarning,
-                stacklevel=2,
-            )
-    # Parallel runs finish in any order; the table follows the caller's.
-    order = {name: i for i, name in enumerate(estimators)}
-    outcomes.sort(
-        key=lambda outcome: (
-            order[outcome[0]["method"]],
-            seeds.index(outcome[0]["seed"]),
+        if error is None:
+            continue
+        errors.append({column: row[column] for column in columns} | {"error": error})
+        at = "".join(f" at {row[column]!r}" for column in where)
+        warnings.warn(
+            f"{row['method']!r}{at} failed on seed {row['seed']} and is recorded "
+            f"as NaN: {error}",
+            UserWarning,
+            stacklevel=3,
         )
+    order = {name: i for i, name in enumerate(methods)}
+    rows = sorted(
+        (row for row, _ in outcomes),
+        key=lambda row: (
+            order[row["method"]],
+            *(row[column] for column in between),
+            seeds.index(row["seed"]),
+        ),
     )
-    results = pd.DataFrame([row for row, _ in outcomes], columns=COLUMNS)
-    return ComparisonResult(
-        results, pd.DataFrame(errors, columns=[*COLUMNS[:2], "error"])
-    )
+    return rows, pd.DataFrame(errors, columns=[*columns, "error"])
 
 
 class ComparisonResult:

@@ -1,5 +1,11 @@
 """Fairness metrics for evaluating classifiers across groups."""
 
 from ._fairness import fairness_report
+from ._scorers import FAIRNESS_METRICS, best_within_tolerance, make_fairness_scorer
 
-__all__ = ["fairness_report"]
+__all__ = [
+    "FAIRNESS_METRICS",
+    "best_within_tolerance",
+    "fairness_report",
+    "make_fairness_scorer",
+]
