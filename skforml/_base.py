@@ -1,39 +1,48 @@
 """Shared machinery of the reweighting classifiers.
 
-Input validation, groups, the split, the skorch net, seeding and prediction.
+``fit`` reads as its steps: check the data (:class:`FitData`), carve the
+validation rows (:class:`ValidationRows`), build the skorch net, hand it the
+weighting, meta step and validation pass, train, and collect the fitted
+attributes.
 """
 
 import contextlib
 import copy
 import warnings
+from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.utils._param_validation import Interval
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_random_state
+from skorch.helper import predefined_split
 from torch import nn
 
+from ._constraints import make_constraint, measured_constraint
 from ._data import BatchIterator, RowDataset
-from ._losses import build_cell_spec
+from ._groups import encode_sensitive_features, stratum_ids
 from ._module import MLP
 from ._net import FORMLNet
 from ._split import (
     ValidationBatches,
     balanced_validation_split,
     check_validation_cells,
+    resolve_min_group_samples,
 )
 from ._validation import (
     check_device,
     check_fit_data,
     check_hidden_layer_sizes,
+    check_index_alignment,
     check_predict_data,
     check_sample_weight_nonnegative,
     check_validation_set,
     check_validation_size,
-    encode_groups,
 )
+from ._weighting import TrainingRows, WeightedLossAverage
 
 
 def _tensor_view(array):
@@ -48,21 +57,76 @@ def _tensor_view(array):
         return torch.from_numpy(array)
 
 
+@dataclass
+class FitData:
+    """The checked arguments of ``fit``.
+
+    ``groups`` are the group codes of the rows (the label codes when
+    ``groups_are_classes``); ``group_names`` their names.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    encoder: LabelEncoder
+    groups: np.ndarray
+    group_names: list
+    groups_are_classes: bool
+    sample_weight: np.ndarray | None
+
+    @property
+    def classes(self):
+        return self.encoder.classes_
+
+    @property
+    def n_classes(self):
+        return len(self.classes)
+
+    @property
+    def strata(self):
+        return stratum_ids(self.groups, self.y, self.n_classes)
+
+
+@dataclass
+class ValidationRows:
+    """The rows that train and the rows the meta-loss and selection look at."""
+
+    train_index: np.ndarray
+    X: np.ndarray
+    y: np.ndarray
+    groups: np.ndarray
+    cells: np.ndarray
+    min_group_samples: int
+    held_out: np.ndarray  # indices into X of fit's data; empty for a caller's set
+    row_weights: np.ndarray = None  # see FairnessScoring
+
+
+def distribution_weights(strata_train, strata_valid):
+    """Weight of each validation row: its stratum's training share over its
+    validation share (1 where the stratum has no training rows)."""
+    size = max(strata_train.max(initial=0), strata_valid.max(initial=0)) + 1
+    train = np.bincount(strata_train, minlength=size) / max(len(strata_train), 1)
+    valid = np.bincount(strata_valid, minlength=size) / max(len(strata_valid), 1)
+    ratio = np.divide(train, valid, out=np.ones(size), where=(valid > 0) & (train > 0))
+    return ratio[strata_valid]
+
+
 class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
     """Base of classifiers that train a network on reweighted rows.
 
-    Subclasses say how rows are weighted (:meth:`_make_weighting`), whether
-    a validation split is held out (:meth:`_uses_validation`), and which meta
-    step engine, if any, runs (:meth:`_make_engine`). Everything else --
-    input validation, groups, the balanced split, the skorch net, seeding,
-    fitted attributes and prediction -- is shared, so that every scheme
-    trains the same network in the same way.
+    Subclasses say how rows are weighted (:meth:`_make_weighting`, a
+    :class:`~skforml._weighting.Weighting`), whether a validation split is
+    held out (:meth:`_uses_validation`), which constraint balances it and
+    which meta-loss the meta step follows (:meth:`_make_meta_objective`).
+    Everything else -- input validation, groups, the balanced split, the
+    skorch net, seeding, epoch selection, fitted attributes and prediction --
+    is shared, so that every scheme trains the same network in the same way.
     """
 
     _parameter_constraints = {
         "module": [None, nn.Module, type],
         "hidden_layer_sizes": ["array-like"],
         "module_params": [None, dict],
+        "criterion": [type],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
@@ -72,7 +136,10 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
             Interval(Integral, 1, None, closed="left"),
         ],
         "validation_batch_size": [None, Interval(Integral, 1, None, closed="left")],
-        "min_group_samples": [Interval(Integral, 1, None, closed="left")],
+        "min_group_samples": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
         "device": [str, torch.device],
         "warm_start": ["boolean"],
         "random_state": ["random_state"],
@@ -87,14 +154,17 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
     def _uses_validation(self):
         return True
 
-    def _make_engine(self, module):
-        """Name of the meta step engine, or None for plain weighted training."""
+    def _tolerance(self):
         return None
 
-    def _make_meta_loss(self, spec, device):
+    def _selects_epoch(self):
+        return False
+
+    def _make_meta_objective(self, spec, device, row_loss):
+        """The meta step's ``L_f(logits, y, cells)``, or None for no meta step."""
         return None
 
-    def _make_weighting(self, context):
+    def _make_weighting(self):
         raise NotImplementedError
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -103,145 +173,203 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
     ):
         """Fit the network on weighted rows (see the subclasses' ``fit``)."""
         device = check_device(self.device)
+        check_index_alignment(X, y, sensitive_features, sample_weight=sample_weight)
+        continuing = self.warm_start and hasattr(self, "net_")
+        data = self._check_fit_data(X, y, sensitive_features, sample_weight, continuing)
+        if continuing:
+            self._check_continuation(data)
+            self._torch_seed += 1
+            return self._train(data.X, data.y)
+        self.classes_ = data.classes
+        self.groups_ = data.group_names
+        rng = check_random_state(self.random_state)
+        constraint = make_constraint(self._split_constraint())
+        validation = self._validation_rows(data, constraint, validation_set, rng)
+        validation.row_weights = distribution_weights(
+            data.strata[validation.train_index],
+            stratum_ids(validation.groups, validation.y, data.n_classes),
+        )
+        torch_seed, shuffle_seed, weighting_seed = rng.randint(2**31 - 1, size=3)
+        self._torch_seed = int(torch_seed)
+        with self._seeded_torch(device):
+            net = self._build_net(device, data.n_classes, int(shuffle_seed))
+            net.initialize()
+        self._configure_net(net, data, validation, constraint, int(weighting_seed))
+        self.net_, self._validation = net, validation
+        return self._train(data.X, data.y)
+
+    def _check_fit_data(self, X, y, sensitive_features, sample_weight, continuing):
+        """Step 1: the checked data, labels and groups (:class:`FitData`)."""
         if self.module is None:
             check_hidden_layer_sizes(self.hidden_layer_sizes)
-        continuing = self.warm_start and hasattr(self, "net_")
         X, y_encoded, encoder = check_fit_data(self, X, y, reset=not continuing)
         n_samples = len(y_encoded)
         check_validation_size(self.validation_size, n_samples)
         sample_weight = check_sample_weight_nonnegative(sample_weight, n_samples)
         if sensitive_features is None:
-            groups, group_names = y_encoded, encoder.classes_.tolist()
+            groups, names = y_encoded, encoder.classes_.tolist()
         else:
-            groups, group_names = encode_groups(sensitive_features, n_samples)
-            if len(group_names) < 2:
+            groups, names = encode_sensitive_features(sensitive_features, n_samples)
+            if len(names) < 2:
                 raise ValueError(
                     "sensitive_features holds a single group "
-                    f"({group_names[0]!r}); FORML compares at least two groups."
+                    f"({names[0]!r}); FORML compares at least two groups."
                 )
-        if continuing:
-            if not np.array_equal(encoder.classes_, self.classes_):
-                raise ValueError(
-                    "warm_start=True continues the previous fit, but y holds the "
-                    f"classes {list(encoder.classes_)} instead of "
-                    f"{list(self.classes_)}."
-                )
-            if n_samples != len(self.validation_mask_):
-                raise ValueError(
-                    "warm_start=True continues the previous fit and needs the same "
-                    f"rows: X has {n_samples} rows, the previous fit had "
-                    f"{len(self.validation_mask_)}."
-                )
-            self._torch_seed += 1
-            return self._train(X, y_encoded)
+        return FitData(
+            X, y_encoded, encoder, groups, names,
+            sensitive_features is None, sample_weight,
+        )  # fmt: skip
 
-        self.classes_ = encoder.classes_
-        self.groups_ = group_names
-        n_classes = len(self.classes_)
-        strata = groups * n_classes + y_encoded
-        spec = build_cell_spec(
-            self._split_constraint(),
-            group_names=group_names,
-            class_names=self.classes_.tolist(),
-            groups_are_classes=sensitive_features is None,
-            present=np.bincount(strata, minlength=len(group_names) * n_classes) > 0,
-        )
+    def _check_continuation(self, data):
+        if not np.array_equal(data.classes, self.classes_):
+            raise ValueError(
+                "warm_start=True continues the previous fit, but y holds the "
+                f"classes {list(data.classes)} instead of {list(self.classes_)}."
+            )
+        if len(data.y) != len(self.validation_mask_):
+            raise ValueError(
+                "warm_start=True continues the previous fit and needs the same "
+                f"rows: X has {len(data.y)} rows, the previous fit had "
+                f"{len(self.validation_mask_)}."
+            )
+
+    def _validation_rows(self, data, constraint, validation_set, rng):
+        """Step 2: the training rows and the validation rows."""
+        strata = data.strata
+        spec = self._compile(constraint, data, strata)
         cells = spec.cells(strata)
-        rng = check_random_state(self.random_state)
-        self._validation_data = None
-        if validation_set is not None and self._uses_validation():
-            # The caller's (clean) validation set: every row trains.
-            X_val, y_val, groups_val = check_validation_set(
-                self,
-                validation_set,
-                encoder,
-                None if sensitive_features is None else group_names,
-            )
-            cells_val = spec.cells(groups_val * n_classes + y_val)
-            check_validation_cells(cells_val, spec, self.min_group_samples)
-            self._validation_data = (X_val, y_val)
-            validation_index, train_index = np.arange(0), np.arange(n_samples)
-            validation_cells = cells_val
-        elif self._uses_validation():
-            validation_index, train_index = balanced_validation_split(
-                strata,
-                cells,
-                spec.cell_names,
-                validation_size=self.validation_size,
-                min_group_samples=self.min_group_samples,
-                rng=rng,
-            )
-            validation_cells = cells[validation_index]
-        else:
-            validation_index, train_index = np.arange(0), np.arange(n_samples)
-            validation_cells = cells[validation_index]
-        torch_seed, shuffle_seed, validation_seed = rng.randint(2**31 - 1, size=3)
-        self._torch_seed = int(torch_seed)
-        self._train_index = train_index
-        self._validation_index = validation_index
-        self._validation_cells = validation_cells
-
-        with self._seeded_torch(device):
-            net = self._build_net(device, n_classes, int(shuffle_seed))
-            net.initialize()
-        net.engine_ = self._make_engine(net.module_)
-        net.meta_loss_ = self._make_meta_loss(spec, device)
-        if len(validation_cells):
-            net.validation_batches_ = ValidationBatches(
-                torch.as_tensor(self._validation_cells),
-                self.validation_batch_size or self.batch_size,
-                self.min_group_samples,
-                torch.Generator().manual_seed(int(validation_seed)),
-            )
-        net.weighting_ = self._make_weighting(
-            {
-                "n_rows": len(train_index),
-                "y": y_encoded[train_index],
-                "groups": groups[train_index],
-                "n_classes": n_classes,
-                "n_groups": len(group_names),
-                "sample_weight": None
-                if sample_weight is None
-                else torch.as_tensor(sample_weight[train_index], dtype=torch.float32),
-                "device": device,
-                "rng": np.random.RandomState(int(validation_seed)),
-            }
+        everything = np.arange(len(data.y))
+        if not self._uses_validation():
+            nothing = everything[:0]
+            return ValidationRows(
+                everything, data.X[nothing], data.y[nothing], data.groups[nothing],
+                cells[nothing], 1, nothing,
+            )  # fmt: skip
+        if validation_set is not None:
+            return self._callers_validation_rows(data, spec, validation_set)
+        min_group_samples = resolve_min_group_samples(
+            self.min_group_samples, cells, spec, data.groups_are_classes
         )
-        self.net_ = net
-        return self._train(X, y_encoded)
+        held_out, train_index = balanced_validation_split(
+            strata,
+            cells,
+            spec.cell_names,
+            validation_size=self.validation_size,
+            min_group_samples=min_group_samples,
+            rng=rng,
+            groups_are_classes=data.groups_are_classes,
+        )
+        return ValidationRows(
+            train_index, data.X[held_out], data.y[held_out], data.groups[held_out],
+            cells[held_out], min_group_samples, held_out,
+        )  # fmt: skip
+
+    def _compile(self, constraint, data, strata):
+        self._spec = constraint.compile(
+            group_names=data.group_names,
+            class_names=data.classes.tolist(),
+            groups_are_classes=data.groups_are_classes,
+            present=np.bincount(
+                strata, minlength=len(data.group_names) * data.n_classes
+            )
+            > 0,
+        )
+        return self._spec
+
+    def _callers_validation_rows(self, data, spec, validation_set):
+        # The caller's (clean) validation set: every row of X trains.
+        X_val, y_val, groups_val = check_validation_set(
+            self,
+            validation_set,
+            data.encoder,
+            None if data.groups_are_classes else data.group_names,
+        )
+        cells = spec.cells(stratum_ids(groups_val, y_val, data.n_classes))
+        min_group_samples = resolve_min_group_samples(
+            self.min_group_samples, cells, spec, data.groups_are_classes, split=False
+        )
+        check_validation_cells(cells, spec, min_group_samples)
+        everything = np.arange(len(data.y))
+        return ValidationRows(
+            everything, X_val, y_val, groups_val, cells, min_group_samples,
+            everything[:0],
+        )  # fmt: skip
+
+    def _configure_net(self, net, data, validation, constraint, seed):
+        """Step 3: the weighting, meta step and validation pass of the net."""
+        device = net.device
+        train = validation.train_index
+        weighting = self._make_weighting()
+        weighting.start(
+            TrainingRows(
+                data.y[train],
+                data.groups[train],
+                data.n_classes,
+                len(data.group_names),
+                None if data.sample_weight is None else data.sample_weight[train],
+                np.random.RandomState(seed),
+            ),
+            device,
+        )
+        net.weighting_ = weighting
+        net.loss_average_ = WeightedLossAverage(
+            len(train), getattr(self, "loss_ema_decay", 0.9), device
+        )
+        objective = self._make_meta_objective(self._spec, device, net._row_loss)
+        net.engine_ = self._make_engine(net.module_) if objective is not None else None
+        net.meta_objective_ = objective
+        net.lookahead_lr_ = self._lookahead_lr(net)
+        net.tolerance_ = self._tolerance()
+        net.select_epoch_ = self._selects_epoch()
+        net.constraint_ = measured_constraint(constraint, data.groups_are_classes)
+        if len(validation.y) and net.engine_ is not None:
+            net.validation_batches_ = ValidationBatches(
+                torch.as_tensor(validation.cells),
+                self.validation_batch_size or self.batch_size,
+                validation.min_group_samples,
+                torch.Generator().manual_seed(seed),
+            )
+
+    def _make_engine(self, module):
+        return None
+
+    def _lookahead_lr(self, net):
+        return self.lr
 
     def _train(self, X, y_encoded):
-        """Run the epochs on ``X``; the net holds no data once it returns.
+        """Step 4: run the epochs on ``X``; the net holds no data once it returns.
 
         Training rows are fetched from ``X`` by index, so ``fit`` makes no
-        copy of them (only of the validation rows, on the device).
+        copy of them (only of the validation rows).
         """
-        net, device = self.net_, torch.device(self.device)
-        if self._validation_data is not None:
-            X_val, y_val = self._validation_data
-        else:
-            X_val = X[self._validation_index]
-            y_val = y_encoded[self._validation_index]
-        if len(y_val):
+        net, validation = self.net_, self._validation
+        has_validation = len(validation.y) > 0
+        if has_validation:
+            X_val = torch.as_tensor(validation.X)
+            y_val = torch.as_tensor(validation.y)
             net.validation_ = (
-                torch.as_tensor(X_val, device=device),
-                torch.as_tensor(y_val, device=device),
-                torch.as_tensor(self._validation_cells, device=device),
+                X_val.to(net.device),
+                y_val.to(net.device),
+                torch.as_tensor(validation.cells, device=net.device),
             )
+            net.train_split = predefined_split(RowDataset(X_val, y_val))
+            net.valid_groups_ = validation.groups
+            net.valid_row_weights_ = validation.row_weights
         dataset = RowDataset(
             _tensor_view(X),
             torch.from_numpy(y_encoded),
-            index=torch.from_numpy(self._train_index),
+            index=torch.from_numpy(validation.train_index),
         )
         try:
-            with self._seeded_torch(device):
+            with self._seeded_torch(net.device):
                 # skorch ends training on KeyboardInterrupt and keeps the model
                 # fitted so far; the weights so far are kept below as well.
                 # A warm start runs the current max_epochs, not the value the
                 # net was built with.
                 net.partial_fit(dataset, epochs=self.max_epochs)
         finally:
-            net.validation_ = None
+            net.validation_ = net.train_split = None
+            net.valid_groups_ = net.valid_row_weights_ = None
         self._collect_fitted_attributes(len(y_encoded))
         return self
 
@@ -268,17 +396,20 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
             module, module_params = self.module, dict(self.module_params or {})
         return FORMLNet(
             module,
-            criterion=nn.CrossEntropyLoss,
+            criterion=self.criterion,
+            criterion__reduction="none",
             optimizer=self.optimizer,
             lr=self.lr,
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
             train_split=None,
+            classes=list(range(n_classes)),
             dataset=RowDataset,
             iterator_train=BatchIterator,
             iterator_train__shuffle=True,
             iterator_train__seed=shuffle_seed,
             iterator_valid=BatchIterator,
+            iterator_valid__with_rows=False,
             # Prediction has no per-row state: large batches are just faster.
             iterator_valid__batch_size=max(self.batch_size, 4096),
             device=device,
@@ -288,16 +419,18 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
         )
 
     def _collect_fitted_attributes(self, n_samples):
-        weighting = self.net_.weighting_
-        train_index = self._train_index
+        """Step 5: per-row weights and averages in input order, the history."""
+        net, train_index = self.net_, self._validation.train_index
         self.validation_mask_ = np.ones(n_samples, dtype=bool)
         self.validation_mask_[train_index] = False
         self.sample_weights_ = np.zeros(n_samples)
-        self.sample_weights_[train_index] = weighting.weights().cpu().numpy()
+        self.sample_weights_[train_index] = net.weighting_.weights().cpu().numpy()
         self.weighted_loss_ema_ = np.full(n_samples, np.nan)
-        if weighting.loss_ema is not None:
-            self.weighted_loss_ema_[train_index] = weighting.loss_ema.cpu().numpy()
-        self.history_ = self.net_.history
+        average = net.loss_average_.average
+        if average is not None:
+            self.weighted_loss_ema_[train_index] = average.cpu().numpy()
+        self.history_ = net.history
+        self.best_epoch_ = getattr(net, "best_epoch_", None) or len(net.history)
 
     def predict_proba(self, X):
         """Class probabilities (softmax of the network's logits).

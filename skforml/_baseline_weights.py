@@ -1,21 +1,15 @@
 """The weightings of the paper's reweighting baselines.
 
-Every weighting builds on :class:`~skforml._weight_store.WeightStore`: a
-scheme's weight of a row is stored as its logit, and the caller's
-``sample_weight`` is the store's ``log_prior``, so the two multiply in every
-batch. :class:`~skforml.ReweightedClassifier` picks one of them.
+Each is a :class:`~skforml._weighting.Weighting`: a scheme's weight of a row
+is stored as its logit, and the caller's ``sample_weight`` multiplies it in
+every batch. :class:`~skforml.ReweightedClassifier` picks one of them.
 """
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._meta_step import LOGIT_BOUND
-from ._weight_store import WeightStore
-
-# The baselines expose no knob for the per-row loss average (a diagnostic
-# only); they use FORMLClassifier's default so the attributes compare.
-LOSS_EMA_DECAY = 0.9
+from ._weighting import LOGIT_BOUND, Weighting
 
 
 def proportion_weights(counts):
@@ -64,43 +58,40 @@ def class_balanced_weights(counts, beta):
     return weights * present.sum() / weights.sum()
 
 
-class FixedWeights(WeightStore):
-    """Weights fixed before training (uniform, random, proportion, ...).
+class UniformWeights(Weighting):
+    """Every row weighs the same: plain training (the paper's "Uniform")."""
 
-    Parameters
-    ----------
-    logits : torch.Tensor of shape (n_rows,)
-        Log-weight of every training row (any additive constant).
-    lookahead_lr : float
-        Kept for the weighting protocol; no meta step runs.
-    sample_weight : torch.Tensor or None
-        Caller's non-negative weights of the training rows.
-    device : torch.device
-        Where the weights live.
-
-    """
-
-    def __init__(self, logits, *, lookahead_lr, sample_weight, device):
-        super().__init__(
-            len(logits),
-            meta_lr=0.0,
-            lookahead_lr=lookahead_lr,
-            sample_weight=sample_weight,
-            loss_ema_decay=LOSS_EMA_DECAY,
-            device=device,
-        )
-        self.logits = (
-            torch.as_tensor(logits, dtype=torch.float32, device=device)
-            .clamp(-LOGIT_BOUND, LOGIT_BOUND)
-            .clone()
-        )
-
-    def update(self, rows, d, p=None):
-        """Fixed weights ignore the meta step: the batch's weights, unchanged."""
-        return self.probabilities(rows)
+    def initial_logits(self, rows):
+        return np.zeros(rows.n_rows)
 
 
-class LabelBiasWeighting(FixedWeights):
+class RandomWeights(Weighting):
+    """Log-weights drawn once from N(0, 1) and kept (the paper's "Random")."""
+
+    def initial_logits(self, rows):
+        return rows.rng.standard_normal(rows.n_rows)
+
+
+class ProportionWeights(Weighting):
+    """A row weighs ``1 / n_c``, the inverse size of its group."""
+
+    def initial_logits(self, rows):
+        counts = np.bincount(rows.groups, minlength=rows.n_groups)
+        return np.log(proportion_weights(counts)[rows.groups])
+
+
+class ClassBalancedWeights(Weighting):
+    """Cui et al.'s inverse effective number of the row's group."""
+
+    def __init__(self, beta):
+        self.beta = beta
+
+    def initial_logits(self, rows):
+        counts = np.bincount(rows.groups, minlength=rows.n_groups)
+        return np.log(class_balanced_weights(counts, self.beta)[rows.groups])
+
+
+class LabelBiasWeighting(Weighting):
     """Jiang & Nachum's label-bias weights, updated once per epoch.
 
     With multipliers ``lambda_k`` (0 at the start), ``e_i = -lambda_{g(i)}``
@@ -111,22 +102,10 @@ class LabelBiasWeighting(FixedWeights):
 
     Parameters
     ----------
-    y : ndarray of int of shape (n_rows,)
-        Encoded labels of the training rows; 1 is the positive class.
-    groups : ndarray of int of shape (n_rows,)
-        Group of every training row.
-    n_groups : int
-        Number of groups (one multiplier each).
     lr : float
         Step ``eta`` of the multipliers.
-    constraint : {"equal_opportunity", "demographic_parity"}
+    constraint : {"true_positive_rate_parity", "demographic_parity"}
         Which rate the multipliers equalise.
-    lookahead_lr : float
-        Kept for the weighting protocol; no meta step runs.
-    sample_weight : torch.Tensor or None
-        Caller's non-negative weights of the training rows.
-    device : torch.device
-        Where the weights live.
 
     Attributes
     ----------
@@ -134,36 +113,27 @@ class LabelBiasWeighting(FixedWeights):
         Current ``lambda``.
     history : list of ndarray
         ``lambda`` after each epoch.
-    train_data : RowDataset or None
-        The training rows, set by the classifier for the duration of a fit
-        (their predictions give the violations).
 
     """
 
-    def __init__(
-        self,
-        y,
-        groups,
-        n_groups,
-        *,
-        lr,
-        constraint,
-        lookahead_lr,
-        sample_weight,
-        device,
-    ):
-        super().__init__(
-            torch.zeros(len(y)),
-            lookahead_lr=lookahead_lr,
-            sample_weight=sample_weight,
-            device=device,
-        )
+    def __init__(self, lr, constraint):
         self.lr = lr
         self.constraint = constraint
-        self.positive = torch.as_tensor(np.asarray(y) == 1, device=device)
-        self.groups = torch.as_tensor(groups, device=device)
-        self.membership = F.one_hot(self.groups, n_groups).bool()
-        self.multipliers = torch.zeros(n_groups, dtype=torch.float64, device=device)
+
+    def initial_logits(self, rows):
+        if rows.n_classes != 2:
+            raise ValueError(
+                "weighting='label_bias' is defined for binary targets only, "
+                f"but y has {rows.n_classes} classes."
+            )
+        return np.zeros(rows.n_rows)
+
+    def start(self, rows, device):
+        super().start(rows, device)
+        self.positive = torch.as_tensor(rows.y == 1, device=device)
+        self.groups = torch.as_tensor(rows.groups, device=device)
+        self.membership = F.one_hot(self.groups, rows.n_groups).bool()
+        self.multipliers = torch.zeros(rows.n_groups, dtype=torch.float64, device=device)
         self.history = []
         self.train_data = None
         self._set_logits()
@@ -179,77 +149,70 @@ class LabelBiasWeighting(FixedWeights):
     def violations(self, predicted_positive):
         """Violation of every group given hard predictions of the training rows.
 
-        Equal opportunity: ``TPR(all) - TPR(group k)``; demographic parity:
-        ``P(yhat=1) - P(yhat=1 | group k)``, as in the authors' code. A group
-        with no row the rate is taken over has violation 0.
+        True-positive-rate parity: ``TPR(all) - TPR(group k)``; demographic
+        parity: ``P(yhat=1) - P(yhat=1 | group k)``, as in the authors' code.
+        A group with no row the rate is taken over has violation 0.
         """
         predicted = predicted_positive.to(self.membership.device).double()
-        if self.constraint == "equal_opportunity":
-            rows, members = self.positive, self.membership & self.positive[:, None]
-        else:
+        if self.constraint == "demographic_parity":
             rows, members = torch.ones_like(self.positive), self.membership
+        else:
+            rows, members = self.positive, self.membership & self.positive[:, None]
         overall = predicted[rows].mean()
         counts = members.sum(dim=0)
         rates = (members * predicted[:, None]).sum(dim=0) / counts.clamp(min=1)
         return torch.where(counts > 0, overall - rates, torch.zeros_like(rates))
 
+    def begin_fit(self, net, dataset):
+        self.train_data = dataset
+
     def end_epoch(self, net):
-        """Fold the losses, then step the multipliers on this epoch's model."""
-        super().end_epoch(net)
-        if self.train_data is None:
-            raise RuntimeError(
-                "LabelBiasWeighting needs its train_data (the training rows) "
-                "during fit to measure the fairness violations."
-            )
+        """Step the multipliers on this epoch's predictions of the training rows."""
         logits = net.forward(self.train_data, training=False, device=net.device)
         predicted = logits.argmax(dim=1) == 1
         self.multipliers += self.lr * self.violations(predicted)
         self.history.append(self.multipliers.cpu().numpy().copy())
         self._set_logits()
 
+    def end_fit(self, net):
+        # Not kept after fit: the fitted model need not carry the data twice.
+        self.train_data = None
 
-class LearningToReweight(WeightStore):
+    def state_dict(self):
+        return {**super().state_dict(), "multipliers": self.multipliers.clone()}
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        self.multipliers = state["multipliers"].clone()
+
+
+class LearningToReweight(Weighting):
     """Ren et al.'s online weights from the validation-gradient alignment.
 
     For a batch, the meta step takes ``d_j = grad l_j . grad L_val`` with the
-    lookahead at the per-row loss weights ``eps = 0`` (so :meth:`probabilities`
-    is 0 for every row and the lookahead stays at the current parameters);
-    ``-dL_val/d eps_j = eta d_j``, so the batch trains with
-    ``p_j = max(d_j, 0) / sum_i max(d_i, 0)`` (times the caller's weights),
-    or uniform weights when no ``d_j`` is positive. Each row's last weight
-    relative to its batch (``|B| p_j``, mean 1) is kept as its logit, which
-    :meth:`weights` reports.
-
-    Parameters
-    ----------
-    n_rows : int
-        Number of training rows.
-    lookahead_lr : float
-        ``eta`` of the engine (any positive value: the normalisation of the
-        weights cancels it).
-    sample_weight : torch.Tensor or None
-        Caller's non-negative weights of the training rows.
-    device : torch.device
-        Where the weights live.
-
+    lookahead at the per-row loss weights ``eps = 0`` (so
+    :meth:`lookahead_weights` is 0 for every row and the lookahead stays at
+    the current parameters); ``-dL_val/d eps_j = eta d_j``, so the batch
+    trains with ``p_j = max(d_j, 0) / sum_i max(d_i, 0)`` (times the caller's
+    weights), or uniform weights when no ``d_j`` is positive. Each row's last
+    weight relative to its batch (``|B| p_j``, mean 1) is kept as its logit,
+    which :meth:`weights` reports.
     """
 
-    def __init__(self, n_rows, *, lookahead_lr, sample_weight, device):
-        super().__init__(
-            n_rows,
-            meta_lr=0.0,
-            lookahead_lr=lookahead_lr,
-            sample_weight=sample_weight,
-            loss_ema_decay=LOSS_EMA_DECAY,
-            device=device,
-        )
-        self.prior = None if sample_weight is None else sample_weight.to(device).float()
+    uses_meta_step = True
 
-    def probabilities(self, rows):
+    def initial_logits(self, rows):
+        return np.zeros(rows.n_rows)
+
+    def start(self, rows, device):
+        super().start(rows, device)
+        self.prior = None if self.log_prior is None else self.log_prior.exp()
+
+    def lookahead_weights(self, rows):
         """Loss weights of the lookahead: ``eps = 0`` (Ren et al., Eq. 4)."""
         return torch.zeros(len(rows), device=self.logits.device)
 
-    def update(self, rows, d, p=None):
+    def update(self, rows, d, p):
         """Batch weights ``max(d, 0)`` normalised to sum 1 (uniform if all 0)."""
         clipped = d.detach().float().clamp(min=0)
         prior = torch.ones_like(clipped) if self.prior is None else self.prior[rows]

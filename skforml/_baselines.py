@@ -11,19 +11,24 @@ stored as its logit, and the caller's ``sample_weight`` is the store's
 from numbers import Real
 
 import numpy as np
+
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
-from skorch.callbacks import Callback
+from torch import nn
 
 from ._base import BaseReweightingClassifier
 from ._baseline_weights import (
-    FixedWeights,
+    ClassBalancedWeights,
     LabelBiasWeighting,
     LearningToReweight,
-    class_balanced_weights,
-    proportion_weights,
+    ProportionWeights,
+    RandomWeights,
+    UniformWeights,
+    class_balanced_weights,  # noqa: F401 - re-exported for the docs
+    proportion_weights,  # noqa: F401
 )
-from ._losses import cross_entropy
+from ._constraints import make_constraint
+from ._losses import MetaObjective, cross_entropy
 from ._meta_step import choose_engine
 
 WEIGHTINGS = (
@@ -34,18 +39,12 @@ WEIGHTINGS = (
     "label_bias",
     "learning_to_reweight",
 )
-LABEL_BIAS_CONSTRAINTS = ("equal_opportunity", "demographic_parity")
-
-
-class _ShareTrainingRows(Callback):
-    """Hands the training rows to the weighting for the duration of a fit."""
-
-    def on_train_begin(self, net, X=None, y=None, **kwargs):
-        net.weighting_.train_data = X
-
-    def on_train_end(self, net, X=None, y=None, **kwargs):
-        # Not kept after fit: the fitted model need not carry the data twice.
-        net.weighting_.train_data = None
+# "equal_opportunity" is the name of skforml 0.1 (and of Jiang & Nachum).
+LABEL_BIAS_CONSTRAINTS = (
+    "true_positive_rate_parity",
+    "demographic_parity",
+    "equal_opportunity",
+)
 
 
 class ReweightedClassifier(BaseReweightingClassifier):
@@ -236,12 +235,13 @@ class ReweightedClassifier(BaseReweightingClassifier):
         batch_size=128,
         lr=1e-3,
         optimizer=torch.optim.Adam,
+        criterion=nn.CrossEntropyLoss,
         beta=0.9999,
         label_bias_lr=1.0,
-        label_bias_constraint="equal_opportunity",
+        label_bias_constraint="true_positive_rate_parity",
         validation_size=0.1,
         validation_batch_size=None,
-        min_group_samples=5,
+        min_group_samples="auto",
         device="cpu",
         warm_start=False,
         random_state=None,
@@ -256,6 +256,7 @@ class ReweightedClassifier(BaseReweightingClassifier):
         self.batch_size = batch_size
         self.lr = lr
         self.optimizer = optimizer
+        self.criterion = criterion
         self.beta = beta
         self.label_bias_lr = label_bias_lr
         self.label_bias_constraint = label_bias_constraint
@@ -316,60 +317,26 @@ class ReweightedClassifier(BaseReweightingClassifier):
         return "error_rate_parity"
 
     def _make_engine(self, module):
-        if self.weighting == "learning_to_reweight":
-            return choose_engine(module, "closed_form")
-        return None
+        return choose_engine(module)
 
-    def _make_meta_loss(self, spec, device):
-        return cross_entropy if self.weighting == "learning_to_reweight" else None
+    def _make_meta_objective(self, spec, device, row_loss):
+        if self.weighting != "learning_to_reweight":
+            return None
+        return MetaObjective(cross_entropy, None, row_loss)
 
-    def _build_net(self, device, n_classes, shuffle_seed):
-        net = super()._build_net(device, n_classes, shuffle_seed)
-        if self.weighting == "label_bias":
-            # The weighting protocol's end_epoch(net) sees no data; label bias
-            # predicts the training rows, so a callback hands them over.
-            net.callbacks = [
-                *(self.callbacks or []),
-                ("label_bias_training_rows", _ShareTrainingRows()),
-            ]
-        return net
-
-    def _make_weighting(self, context):
-        common = {
-            "lookahead_lr": self.lr,
-            "sample_weight": context["sample_weight"],
-            "device": context["device"],
-        }
+    def _make_weighting(self):
         weighting = self.weighting
-        if weighting == "learning_to_reweight":
-            return LearningToReweight(context["n_rows"], **common)
         if weighting == "label_bias":
-            if context["n_classes"] != 2:
-                raise ValueError(
-                    "weighting='label_bias' is defined for binary targets only, "
-                    f"but y has {context['n_classes']} classes."
-                )
-            return LabelBiasWeighting(
-                context["y"],
-                context["groups"],
-                context["n_groups"],
-                lr=self.label_bias_lr,
-                constraint=self.label_bias_constraint,
-                **common,
-            )
-        groups = context["groups"]
-        if weighting == "uniform":
-            logits = np.zeros(context["n_rows"])
-        elif weighting == "random":
-            logits = context["rng"].standard_normal(context["n_rows"])
-        else:
-            counts = np.bincount(groups, minlength=context["n_groups"])
-            if weighting == "proportion":
-                group_weights = proportion_weights(counts)
-            else:
-                group_weights = class_balanced_weights(counts, self.beta)
-            logits = np.log(group_weights[groups])
-        return FixedWeights(torch.as_tensor(logits), **common)
+            constraint = make_constraint(self.label_bias_constraint).name
+            return LabelBiasWeighting(self.label_bias_lr, constraint)
+        if weighting == "class_balanced":
+            return ClassBalancedWeights(self.beta)
+        return {
+            "uniform": UniformWeights,
+            "random": RandomWeights,
+            "proportion": ProportionWeights,
+            "learning_to_reweight": LearningToReweight,
+        }[weighting]()
 
     def _collect_fitted_attributes(self, n_samples):
         super()._collect_fitted_attributes(n_samples)

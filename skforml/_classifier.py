@@ -4,11 +4,13 @@ from numbers import Real
 
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
+from torch import nn
 
 from ._base import BaseReweightingClassifier
-from ._losses import CONSTRAINTS, META_LOSSES, make_meta_loss
-from ._meta_step import choose_engine
-from ._weight_store import WeightStore
+from ._constraints import CONSTRAINT_NAMES, Constraint, make_constraint
+from ._losses import META_LOSSES, MetaObjective, make_meta_loss
+from ._meta_step import META_GRADIENTS, AutoLookahead, choose_engine
+from ._weighting import FORMLWeights
 
 
 class FORMLClassifier(BaseReweightingClassifier):
@@ -163,11 +165,16 @@ class FORMLClassifier(BaseReweightingClassifier):
     _parameter_constraints = {
         **BaseReweightingClassifier._parameter_constraints,
         "meta_lr": [Interval(Real, 0, None, closed="left")],
-        "lookahead_lr": [None, Interval(Real, 0, None, closed="neither")],
+        "lookahead_lr": [
+            None,
+            StrOptions({"auto"}),
+            Interval(Real, 0, None, closed="neither"),
+        ],
         "meta_loss": [StrOptions(set(META_LOSSES)), callable],
-        "constraint": [StrOptions(set(CONSTRAINTS))],
+        "constraint": [StrOptions(set(CONSTRAINT_NAMES)), Constraint],
+        "tolerance": [None, Interval(Real, 0, None, closed="neither")],
         "worst_group_lift": [Interval(Real, 0, None, closed="left")],
-        "meta_gradient": [StrOptions({"closed_form", "unrolled"})],
+        "meta_gradient": [StrOptions(set(META_GRADIENTS))],
         "loss_ema_decay": [Interval(Real, 0, 1, closed="left")],
     }
 
@@ -181,15 +188,17 @@ class FORMLClassifier(BaseReweightingClassifier):
         batch_size=128,
         lr=1e-3,
         optimizer=torch.optim.Adam,
+        criterion=nn.CrossEntropyLoss,
         meta_lr=0.01,
-        lookahead_lr=None,
+        lookahead_lr="auto",
         meta_loss="mean_loss_discrepancy",
         worst_group_lift=1.0,
         constraint="equalized_odds",
-        meta_gradient="closed_form",
+        tolerance=None,
+        meta_gradient="auto",
         validation_size=0.1,
         validation_batch_size=None,
-        min_group_samples=5,
+        min_group_samples="auto",
         loss_ema_decay=0.9,
         device="cpu",
         warm_start=False,
@@ -204,11 +213,13 @@ class FORMLClassifier(BaseReweightingClassifier):
         self.batch_size = batch_size
         self.lr = lr
         self.optimizer = optimizer
+        self.criterion = criterion
         self.meta_lr = meta_lr
         self.lookahead_lr = lookahead_lr
         self.meta_loss = meta_loss
         self.worst_group_lift = worst_group_lift
         self.constraint = constraint
+        self.tolerance = tolerance
         self.meta_gradient = meta_gradient
         self.validation_size = validation_size
         self.validation_batch_size = validation_batch_size
@@ -261,18 +272,25 @@ class FORMLClassifier(BaseReweightingClassifier):
         )
 
     def _make_engine(self, module):
-        engine = choose_engine(module, self.meta_gradient)
-        return engine if self.meta_lr > 0 else None
+        return choose_engine(module, self.meta_gradient)
 
-    def _make_meta_loss(self, spec, device):
-        return make_meta_loss(self.meta_loss, spec, device, self.worst_group_lift)
+    def _make_meta_objective(self, spec, device, row_loss):
+        if self.meta_lr == 0:
+            return None
+        meta_loss = make_meta_loss(self.meta_loss, spec, device, self.worst_group_lift)
+        return MetaObjective(meta_loss, make_constraint(self.constraint), row_loss)
 
-    def _make_weighting(self, context):
-        return WeightStore(
-            context["n_rows"],
-            meta_lr=self.meta_lr,
-            lookahead_lr=self.lookahead_lr or self.lr,
-            sample_weight=context["sample_weight"],
-            loss_ema_decay=self.loss_ema_decay,
-            device=context["device"],
-        )
+    def _lookahead_lr(self, net):
+        if self.lookahead_lr == "auto":
+            adaptive = not isinstance(net.optimizer_, torch.optim.SGD)
+            return AutoLookahead(self.lr, adaptive)
+        return self.lookahead_lr or self.lr
+
+    def _make_weighting(self):
+        return FORMLWeights(self.meta_lr)
+
+    def _tolerance(self):
+        return self.tolerance
+
+    def _selects_epoch(self):
+        return self.tolerance is not None

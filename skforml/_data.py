@@ -38,6 +38,9 @@ class RowDataset(Dataset):
 class BatchIterator:
     """Batches ``(X[rows], y[rows], rows)`` of a :class:`RowDataset`.
 
+    Training batches carry the positions of their rows (the weighting needs
+    them); validation and prediction batches are skorch's ``(X, y)``.
+
     Parameters
     ----------
     dataset : RowDataset
@@ -48,11 +51,14 @@ class BatchIterator:
         Draw a new order of the rows for every pass.
     seed : int, default=0
         Seed of the shuffling generator (the order is reproducible).
+    with_rows : bool, default=True
+        Yield ``(X, y, rows)``; False yields ``(X, y)``.
 
     """
 
-    def __init__(self, dataset, batch_size, shuffle=False, seed=0):
+    def __init__(self, dataset, batch_size, shuffle=False, seed=0, with_rows=True):
         self.dataset = dataset
+        self.with_rows = with_rows
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.generator = torch.Generator().manual_seed(int(seed))
@@ -73,4 +79,4 @@ class BatchIterator:
                 X, y = self.dataset.batch(slice(start, start + self.batch_size))
             else:
                 X, y = self.dataset.batch(positions)
-            yield X, y, positions
+            yield (X, y, positions) if self.with_rows else (X, y)

@@ -1,154 +1,16 @@
-"""Fairness constraints and the meta-losses FORML minimises on validation rows.
+"""The meta-losses FORML minimises on validation rows.
 
-A *constraint* decides which validation rows form the group losses ``L_g`` and
-which group losses are compared with each other. It is compiled once in
-``fit`` into a :class:`CellSpec`: every (group, label) pair of a row maps to a
-*cell* (or to ``-1`` when the constraint ignores the row), and every cell
-belongs to a *bucket* of cells that are compared with each other. The
-meta-loss then reduces per-row validation losses to one scalar.
+A constraint (:mod:`skforml._constraints`) maps every validation row to a
+*cell* (``-1`` when it ignores the row) and gives each row a differentiable
+value (its loss, or for demographic parity one minus its predicted positive
+probability). A meta-loss reduces those values to one scalar: the
+discrepancy between the cells' means within each bucket of compared cells.
+:class:`MetaObjective` chains the two for the meta step.
 """
 
-from dataclasses import dataclass
-
-import numpy as np
 import torch
 
-CONSTRAINTS = (
-    "true_positive_rate_parity",
-    "false_positive_rate_parity",
-    "equalized_odds",
-    "error_rate_parity",
-)
 META_LOSSES = ("mean_loss_discrepancy", "max_loss_discrepancy", "cross_entropy")
-
-
-@dataclass(frozen=True)
-class CellSpec:
-    """Which (group, label) rows form each group loss, and what is compared.
-
-    Attributes
-    ----------
-    cell_of_stratum : ndarray of shape (n_groups * n_classes,)
-        Cell id of each stratum ``group * n_classes + label``; ``-1`` when the
-        constraint ignores rows of that stratum.
-    bucket_of_cell : ndarray of shape (n_cells,)
-        Cells in the same bucket are compared with each other (for
-        ``equalized_odds``, the bucket is the label: groups are compared
-        within each label).
-    cell_names : list of tuple
-        ``(group, label)`` of each cell, ``label`` is None when a cell pools
-        labels, for error messages and reports.
-
-    """
-
-    cell_of_stratum: np.ndarray
-    bucket_of_cell: np.ndarray
-    cell_names: list
-
-    @property
-    def n_cells(self):
-        return len(self.bucket_of_cell)
-
-    def cells(self, strata):
-        """Cell id of each row given its stratum id (``-1``: ignored)."""
-        return self.cell_of_stratum[strata]
-
-
-def build_cell_spec(
-    constraint, *, group_names, class_names, groups_are_classes, present
-):
-    """Compile a constraint into a :class:`CellSpec`.
-
-    Parameters
-    ----------
-    constraint : str
-        One of :data:`CONSTRAINTS`.
-    group_names, class_names : sequence
-        Name of each sensitive group and of each class (for error messages).
-    groups_are_classes : bool
-        True when no sensitive features were given and the class of a row is
-        its group (the paper's setting for CIFAR and MNIST). Every constraint
-        then compares the per-class losses, the proxy of per-class recall.
-    present : ndarray of bool of shape (n_groups * n_classes,)
-        Which strata occur in the data.
-
-    Raises
-    ------
-    ValueError
-        When a group has no rows of a label the constraint compares, or when
-        the constraint leaves fewer than two group losses to compare.
-
-    """
-    n_groups, n_classes = len(group_names), len(class_names)
-    strata = np.arange(n_groups * n_classes)
-    group, label = np.divmod(strata, n_classes)
-    cell_key = np.full(len(strata), -1)
-    bucket_key = np.zeros(len(strata), dtype=int)
-    if groups_are_classes:
-        # The group of a row is its label: every constraint reduces to
-        # comparing per-class losses, the proxy of per-class recall.
-        diagonal = group == label
-        cell_key[diagonal] = group[diagonal]
-    elif constraint == "error_rate_parity":
-        cell_key = group.copy()
-    elif constraint == "equalized_odds" or (
-        constraint == "true_positive_rate_parity" and n_classes > 2
-    ):
-        # Multi-class TPR parity: compare the groups' recall of every class.
-        cell_key = strata.copy()
-        bucket_key = label.copy()
-    elif constraint == "true_positive_rate_parity":
-        positives = label == n_classes - 1
-        cell_key[positives] = group[positives]
-    elif constraint == "false_positive_rate_parity":
-        if n_classes > 2:
-            raise ValueError(
-                "constraint='false_positive_rate_parity' is defined for binary "
-                "targets only; use 'equalized_odds' for multi-class targets."
-            )
-        negatives = label == 0
-        cell_key[negatives] = group[negatives]
-    else:  # pragma: no cover - validated by the estimator's constraints
-        raise ValueError(f"Unknown constraint {constraint!r}.")
-
-    # A cell is missing when none of its strata occur (a cell that pools
-    # labels, as for error_rate_parity, needs only one of them).
-    occurring = np.unique(cell_key[present])
-    missing = (cell_key >= 0) & ~np.isin(cell_key, occurring)
-    if missing.any() and not groups_are_classes:
-        stratum = np.flatnonzero(missing)[0]
-        raise ValueError(
-            f"Sensitive group {group_names[group[stratum]]!r} has no rows with "
-            f"label {class_names[label[stratum]]!r}, which constraint="
-            f"{constraint!r} compares across groups. Choose another constraint "
-            "or merge that group with another."
-        )
-    cell_key[~present] = -1
-    used_keys, cell_of_stratum = np.unique(cell_key, return_inverse=True)
-    # np.unique sorts -1 first when present; shift so that ignored stays -1.
-    offset = 1 if used_keys[0] == -1 else 0
-    cell_of_stratum = cell_of_stratum - offset
-    cell_of_stratum[cell_key == -1] = -1
-    n_cells = len(used_keys) - offset
-    bucket_of_cell = np.zeros(n_cells, dtype=int)
-    cell_names = [None] * n_cells
-    pools_labels = constraint == "error_rate_parity" and not groups_are_classes
-    for stratum in strata[cell_of_stratum >= 0]:
-        cell = cell_of_stratum[stratum]
-        bucket_of_cell[cell] = bucket_key[stratum]
-        cell_names[cell] = (
-            group_names[group[stratum]],
-            None if pools_labels else class_names[label[stratum]],
-        )
-    _, bucket_of_cell = np.unique(bucket_of_cell, return_inverse=True)
-    n_compared = np.bincount(bucket_of_cell, minlength=1)
-    if n_cells == 0 or n_compared.max() < 2:
-        raise ValueError(
-            f"constraint={constraint!r} leaves fewer than two groups to compare "
-            "in the data: sensitive_features (or, without them, y) must hold at "
-            "least two groups that the constraint looks at."
-        )
-    return CellSpec(cell_of_stratum.astype(np.int64), bucket_of_cell, cell_names)
 
 
 def _group_losses(losses, cells, n_cells):
@@ -242,6 +104,39 @@ class MetaLoss:
 
     def __call__(self, losses, cells):
         return self.reduce(losses, cells, self.bucket_masks, self.worst_group_lift)
+
+
+class MetaObjective:
+    """``L_f(logits, y, cells)``: a constraint's row values, reduced by a meta-loss.
+
+    Parameters
+    ----------
+    meta_loss : callable
+        ``f(values, cells) -> scalar`` (see :func:`make_meta_loss`).
+    constraint : Constraint or None
+        Gives the per-row values; None uses the per-row losses.
+    row_loss : callable
+        ``row_loss(logits, y)``, the per-row training loss.
+
+    """
+
+    def __init__(self, meta_loss, constraint, row_loss):
+        self.meta_loss = meta_loss
+        self.constraint = constraint
+        self.row_loss = row_loss
+
+    def __call__(self, logits, y, cells):
+        values = self.row_loss(logits, y)
+        if self.constraint is not None:
+            values = self.constraint.row_values(logits, y, values)
+        return self.meta_loss(values, cells)
+
+
+def as_objective(meta_loss, row_loss):
+    """A :class:`MetaObjective` from one, or from a plain ``f(losses, cells)``."""
+    if isinstance(meta_loss, MetaObjective):
+        return meta_loss
+    return MetaObjective(meta_loss, None, row_loss)
 
 
 def make_meta_loss(meta_loss, spec, device, worst_group_lift=0.0):

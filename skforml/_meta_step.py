@@ -40,13 +40,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, jvp
 
+from ._losses import as_objective
 from ._module import MLP
 
-# Logits of the weights are kept in [-LOGIT_BOUND, LOGIT_BOUND]: a weight ratio
-# of e^60 already means that one row decides the batch alone.
-LOGIT_BOUND = 30.0
-# Decay of the running mean square of the weight gradient (see MetaStep).
-GRADIENT_SCALE_DECAY = 0.99
+# Length of the "auto" lookahead in optimizer steps, chosen on noisy digits,
+# Adult and the biased synthetic data (see benchmarks/bench_lookahead.py): one
+# step of the optimizer probes too little of the validation loss to steer the
+# weights; 10 to 100 gave the same results.
+LOOKAHEAD_HORIZON = 10.0
 
 
 def at_least_float32(tensor):
@@ -61,8 +62,37 @@ def at_least_float32(tensor):
 
 
 def per_row_loss(logits, y):
-    """Cross-entropy of each row (the training loss ``l_i``)."""
+    """Cross-entropy of each row (the default training loss ``l_i``)."""
     return F.cross_entropy(at_least_float32(logits), y, reduction="none")
+
+
+class AutoLookahead:
+    """``lookahead_lr="auto"``: a lookahead as long as ``horizon`` optimizer steps.
+
+    An adaptive optimizer (Adam, RMSprop, ...) moves every parameter by about
+    ``lr`` per step, so ``horizon`` of its steps span ``horizon * lr *
+    sqrt(n_params)``; the lookahead takes a plain gradient step of that
+    length. Plain SGD moves by ``lr`` times the gradient: its lookahead rate
+    is ``horizon * lr``.
+    """
+
+    def __init__(self, lr, adaptive, horizon=LOOKAHEAD_HORIZON):
+        self.lr = lr
+        self.adaptive = adaptive
+        self.horizon = horizon
+
+    def __call__(self, gradients):
+        if not self.adaptive:
+            return self.horizon * self.lr
+        with torch.no_grad():
+            square = sum(g.float().pow(2).sum() for g in gradients)
+            n_params = sum(g.numel() for g in gradients)
+        return self.horizon * self.lr * n_params**0.5 / (square.sqrt() + 1e-12)
+
+
+def lookahead_rate(lookahead_lr, gradients):
+    """``eta_c`` of this batch: a number, or a rule of the batch's gradients."""
+    return lookahead_lr(gradients) if callable(lookahead_lr) else lookahead_lr
 
 
 # Modules whose forward does not depend on train/eval mode: a network made
@@ -158,20 +188,32 @@ def is_linear_network(module):
     return bool(params) and all(id(p) in in_linear and p.requires_grad for p in params)
 
 
-def choose_engine(module, meta_gradient):
-    """Pick the engine for ``meta_gradient`` and warn when falling back."""
+# Names of meta_gradient: "auto" picks the fastest exact engine for the
+# module; "closed_form" is its name in skforml 0.1.
+META_GRADIENTS = ("auto", "linear", "jvp", "unrolled", "closed_form")
+
+
+def choose_engine(module, meta_gradient="auto"):
+    """The engine for ``meta_gradient``; warns when falling back to ``"unrolled"``."""
     if meta_gradient == "unrolled":
         return "unrolled"
     if has_batch_norm(module):
         warnings.warn(
-            "meta_gradient='closed_form' needs rows that are independent within "
-            "a batch, but the module has BatchNorm layers in train mode; "
+            f"meta_gradient={meta_gradient!r} needs rows that are independent "
+            "within a batch, but the module has BatchNorm layers in train mode; "
             "falling back to meta_gradient='unrolled'.",
             UserWarning,
             stacklevel=3,
         )
         return "unrolled"
-    return "linear" if is_linear_network(module) else "jvp"
+    if meta_gradient in ("auto", "closed_form"):
+        return "linear" if is_linear_network(module) else "jvp"
+    if meta_gradient == "linear" and not is_linear_network(module):
+        raise ValueError(
+            "meta_gradient='linear' needs a module whose trainable parameters all "
+            "live in nn.Linear layers; use 'auto' or 'jvp' for this module."
+        )
+    return meta_gradient
 
 
 class _Engine:
@@ -187,27 +229,36 @@ class _Engine:
     in :meth:`validation_gradient` and :meth:`lookahead_params`, nowhere else.
     """
 
-    def __init__(self, module, X, y, lookahead_lr, validation, meta_loss):
+    def __init__(
+        self, module, X, y, lookahead_lr, validation, meta_loss, row_loss=per_row_loss
+    ):
         self.module = module
         self.lookahead_lr = lookahead_lr
+        self.eta = None
         self.validation = validation
-        self.meta_loss = meta_loss
+        self.objective = as_objective(meta_loss, row_loss)
+        self.row_loss = row_loss
         self.plan = module_plan(module)
         self.params = self.plan.params
         self.X, self.y = X, y
 
-    def validation_gradient(self, lookahead):
-        """``L_f(theta~)`` and its gradient, the validation pass at theta~."""
+    def validation_loss(self, params):
+        """``L_f`` of the validation batch at ``params`` (eval-mode forward)."""
         X_val, y_val, cells_val = self.validation
         with eval_mode(self.module, self.plan.submodules, self.plan.mode_free):
-            logits = functional_call(self.module, lookahead, (X_val,))
-        meta_loss = self.meta_loss(per_row_loss(logits, y_val), cells_val)
+            logits = functional_call(self.module, params, (X_val,))
+        return self.objective(logits, y_val, cells_val)
+
+    def validation_gradient(self, lookahead):
+        """``L_f(theta~)`` and its gradient, the validation pass at theta~."""
+        meta_loss = self.validation_loss(lookahead)
         grads = torch.autograd.grad(meta_loss, list(lookahead.values()))
         return meta_loss.detach(), grads
 
     def lookahead_params(self, gradients):
+        self.eta = lookahead_rate(self.lookahead_lr, gradients)
         return {
-            name: (p.detach() - self.lookahead_lr * g).requires_grad_()
+            name: (p.detach() - self.eta * g).requires_grad_()
             for (name, p), g in zip(self.params.items(), gradients)
         }
 
@@ -240,7 +291,7 @@ class LinearEngine(_Engine):
             raise _NotPerRowLinear
         order = {id(layer): i for i, layer in enumerate(layers)}
         records.sort(key=lambda r: order[id(r[0])])
-        self.losses = per_row_loss(self.logits, self.y)
+        self.losses = self.row_loss(self.logits, self.y)
         deltas = torch.autograd.grad(self.losses.sum(), [r[2] for r in records])
         n_rows = len(self.losses)
         # Rows x positions flattened: positions > 1 for sequence-shaped input.
@@ -321,7 +372,7 @@ class JvpEngine(_Engine):
         self.device = self.X.device
         self.rng_before = _rng_state(self.device)
         self.logits = self.module(self.X)
-        self.losses = per_row_loss(self.logits, self.y)
+        self.losses = self.row_loss(self.logits, self.y)
 
     def directional_derivatives(self, p):
         grads = torch.autograd.grad(
@@ -332,7 +383,8 @@ class JvpEngine(_Engine):
         tangents = dict(zip(primals, g_f))
 
         def losses_at(params):
-            return per_row_loss(functional_call(self.module, params, (self.X,)), self.y)
+            logits = functional_call(self.module, params, (self.X,))
+            return self.row_loss(logits, self.y)
 
         # Replay the training forward's random numbers (dropout masks), then
         # leave the generator where the training forward left it.
@@ -352,7 +404,7 @@ class UnrolledEngine(_Engine):
     def __init__(self, *args):
         super().__init__(*args)
         self.logits = self.module(self.X)
-        self.losses = per_row_loss(self.logits, self.y)
+        self.losses = self.row_loss(self.logits, self.y)
 
     def directional_derivatives(self, p):
         # d_j = -(dL_f/d eps_j) / eta_c for the loss weights p + eps at eps=0,
@@ -363,16 +415,14 @@ class UnrolledEngine(_Engine):
             list(self.params.values()),
             create_graph=True,
         )
+        # The rate is a constant of the step, not a function of the weights.
+        self.eta = lookahead_rate(self.lookahead_lr, [g.detach() for g in grads])
         lookahead = {
-            name: q - self.lookahead_lr * g
-            for (name, q), g in zip(self.params.items(), grads)
+            name: q - self.eta * g for (name, q), g in zip(self.params.items(), grads)
         }
-        X_val, y_val, cells_val = self.validation
-        with eval_mode(self.module, self.plan.submodules, self.plan.mode_free):
-            logits = functional_call(self.module, lookahead, (X_val,))
-        meta_loss = self.meta_loss(per_row_loss(logits, y_val), cells_val)
+        meta_loss = self.validation_loss(lookahead)
         (gradient,) = torch.autograd.grad(meta_loss, eps, retain_graph=True)
-        return -gradient / self.lookahead_lr, meta_loss.detach()
+        return -gradient / self.eta, meta_loss.detach()
 
     def apply(self, p_new):
         (p_new * self.losses).sum().backward()

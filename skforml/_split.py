@@ -7,6 +7,7 @@ batch holds at least ``min_group_samples`` rows of each cell the constraint
 compares.
 """
 
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -31,8 +32,61 @@ def _water_fill(capacity, total):
     return allocation
 
 
+# Rows of every compared cell in every validation batch, when the data allow
+# (the paper uses 3 to 20).
+MIN_GROUP_SAMPLES = 5
+
+
+class SmallGroupWarning(UserWarning):
+    """A compared cell is too small for the default ``min_group_samples``."""
+
+
+def _cell_label(cell_names, cell):
+    group, label = cell_names[cell]
+    return f"group {group!r}" + ("" if label is None else f" with label {label!r}")
+
+
+def resolve_min_group_samples(
+    min_group_samples, cells, spec, groups_are_classes, *, split=True
+):
+    """The number of rows of every cell per validation batch.
+
+    ``"auto"`` is :data:`MIN_GROUP_SAMPLES`, lowered (with a
+    :class:`SmallGroupWarning`) to what the smallest compared cell can give:
+    half its rows when the split is carved out of the training data, all of
+    them for a caller's validation set; never below 1.
+    """
+    if min_group_samples != "auto":
+        return min_group_samples
+    counts = np.bincount(cells[cells >= 0], minlength=spec.n_cells)
+    available = np.floor(counts * (MAX_VALIDATION_SHARE if split else 1.0))
+    smallest = int(np.argmin(available))
+    if available[smallest] < 1:
+        return 1  # the split or the check of the caller's set says what is missing
+    value = int(min(MIN_GROUP_SAMPLES, available[smallest]))
+    if value < MIN_GROUP_SAMPLES:
+        source = "y" if groups_are_classes else "sensitive_features and y"
+        warnings.warn(
+            f"{source} give {_cell_label(spec.cell_names, smallest)} only "
+            f"{counts[smallest]} rows, so every validation batch holds "
+            f"{value} of them instead of {MIN_GROUP_SAMPLES} "
+            "(min_group_samples='auto'): its fairness estimates are noisy. "
+            "Merge small groups or provide more data.",
+            SmallGroupWarning,
+            stacklevel=4,
+        )
+    return value
+
+
 def balanced_validation_split(
-    strata, cells, cell_names, *, validation_size, min_group_samples, rng
+    strata,
+    cells,
+    cell_names,
+    *,
+    validation_size,
+    min_group_samples,
+    rng,
+    groups_are_classes=False,
 ):
     """Carve a group-balanced validation set out of the training rows.
 
@@ -79,18 +133,14 @@ def balanced_validation_split(
             continue
         spare = capacity[members] - allocation[members]
         if spare.sum() < short:
-            group, label = cell_names[cell]
-            n_rows = counts[members].sum()
-            what = f"group {group!r}" + (
-                "" if label is None else f" with label {label!r}"
-            )
+            source = "y gives" if groups_are_classes else "sensitive_features and y give"
             raise ValueError(
                 f"The balanced validation split needs at least "
                 f"min_group_samples={min_group_samples} validation rows of "
-                f"{what}, and takes at most {MAX_VALIDATION_SHARE:.0%} of its "
-                f"rows, but sensitive_features and y give it only {n_rows} "
-                f"rows. Lower min_group_samples, merge small groups, or provide "
-                f"more data."
+                f"{_cell_label(cell_names, cell)}, and takes at most "
+                f"{MAX_VALIDATION_SHARE:.0%} of its rows, but {source} it only "
+                f"{counts[members].sum()} rows. Lower min_group_samples, merge "
+                "small groups, or provide more data."
             )
         allocation[members] += _water_fill(spare, short)
 
@@ -112,10 +162,9 @@ def check_validation_cells(cells, spec, min_group_samples):
     """
     counts = np.bincount(cells[cells >= 0], minlength=spec.n_cells)
     for cell in np.flatnonzero(counts < min_group_samples):
-        group, label = spec.cell_names[cell]
-        what = f"group {group!r}" + ("" if label is None else f" with label {label!r}")
         raise ValueError(
-            f"validation_set holds {counts[cell]} rows of {what}, fewer than "
+            f"validation_set holds {counts[cell]} rows of "
+            f"{_cell_label(spec.cell_names, cell)}, fewer than "
             f"min_group_samples={min_group_samples}, which every validation "
             "batch needs."
         )

@@ -8,6 +8,21 @@ from sklearn.model_selection import GridSearchCV
 
 from skforml import ReweightedClassifier
 from skforml._baseline_weights import LabelBiasWeighting, LearningToReweight
+from skforml._weighting import TrainingRows
+
+
+def start(weighting, y, groups, sample_weight=None):
+    """A weighting started on training rows with labels ``y`` and ``groups``."""
+    rows = TrainingRows(
+        y=np.asarray(y),
+        groups=np.asarray(groups),
+        n_classes=2,
+        n_groups=int(np.max(groups)) + 1,
+        sample_weight=None if sample_weight is None else np.asarray(sample_weight),
+        rng=np.random.RandomState(0),
+    )
+    weighting.start(rows, torch.device("cpu"))
+    return weighting
 from skforml._baselines import WEIGHTINGS
 from skforml.datasets import make_biased_classification
 
@@ -142,16 +157,7 @@ class StubNet:
 
 def test_label_bias_weights_follow_jiang_and_nachum():
     _, y, groups = tiny_groups()
-    weighting = LabelBiasWeighting(
-        y,
-        groups,
-        3,
-        lr=1.0,
-        constraint="equal_opportunity",
-        lookahead_lr=1e-3,
-        sample_weight=None,
-        device=torch.device("cpu"),
-    )
+    weighting = start(LabelBiasWeighting(1.0, "true_positive_rate_parity"), y, groups)
     np.testing.assert_allclose(weighting.weights().numpy(), np.ones(10))
     weighting.multipliers[:] = torch.tensor([0.5, -1.0, 0.0], dtype=torch.float64)
     weighting._set_logits()
@@ -161,23 +167,16 @@ def test_label_bias_weights_follow_jiang_and_nachum():
     np.testing.assert_allclose(weighting.weights().numpy(), mean_one(expected), 1e-5)
 
 
-@pytest.mark.parametrize("constraint", ["equal_opportunity", "demographic_parity"])
+@pytest.mark.parametrize(
+    "constraint", ["true_positive_rate_parity", "demographic_parity"]
+)
 def test_label_bias_steps_the_multipliers_by_the_violations(constraint):
     _, y, groups = tiny_groups()
-    weighting = LabelBiasWeighting(
-        y,
-        groups,
-        3,
-        lr=0.5,
-        constraint=constraint,
-        lookahead_lr=1e-3,
-        sample_weight=None,
-        device=torch.device("cpu"),
-    )
+    weighting = start(LabelBiasWeighting(0.5, constraint), y, groups)
     weighting.train_data = object()  # the stub net ignores the data
     predicted = np.array([0, 1, 1, 0, 0, 1, 1, 0, 0, 1])
     weighting.end_epoch(StubNet(predicted))
-    if constraint == "equal_opportunity":
+    if constraint == "true_positive_rate_parity":
         # Positives: rows 1 (g0), 3 (g1), 6, 8 (g2), predicted 1, 0, 1, 0.
         # TPR(all) = 2/4; TPR = 1, 0, 1/2 by group.
         violation = np.array([0.5 - 1, 0.5 - 0, 0.5 - 0.5])
@@ -225,24 +224,20 @@ def test_label_bias_needs_a_binary_target():
 
 
 def make_l2rw(n_rows=6, sample_weight=None):
-    return LearningToReweight(
-        n_rows,
-        lookahead_lr=1e-3,
-        sample_weight=sample_weight,
-        device=torch.device("cpu"),
-    )
+    y = np.zeros(n_rows, dtype=int)
+    return start(LearningToReweight(), y, y, sample_weight=sample_weight)
 
 
 def test_learning_to_reweight_normalises_the_clipped_derivatives():
     weighting = make_l2rw()
     rows = torch.tensor([0, 2, 4])
     # The lookahead is at eps = 0, as in Ren et al.
-    np.testing.assert_array_equal(weighting.probabilities(rows).numpy(), [0, 0, 0])
-    p = weighting.update(rows, torch.tensor([2.0, -1.0, 6.0]))
+    np.testing.assert_array_equal(weighting.lookahead_weights(rows).numpy(), [0, 0, 0])
+    p = weighting.update(rows, torch.tensor([2.0, -1.0, 6.0]), None)
     np.testing.assert_allclose(p.numpy(), [0.25, 0.0, 0.75])
     assert torch.all(p >= 0) and p.sum().item() == pytest.approx(1.0)
     # All clipped: uniform.
-    p = weighting.update(torch.tensor([1, 3, 5]), torch.tensor([-1.0, -2.0, 0.0]))
+    p = weighting.update(torch.tensor([1, 3, 5]), torch.tensor([-1.0, -2.0, 0.0]), None)
     np.testing.assert_allclose(p.numpy(), [1 / 3] * 3)
     # weights() reports each row's last weight relative to its batch, mean 1.
     np.testing.assert_allclose(
@@ -254,12 +249,12 @@ def test_learning_to_reweight_normalises_the_clipped_derivatives():
 
 
 def test_learning_to_reweight_composes_with_caller_weights():
-    weighting = make_l2rw(4, sample_weight=torch.tensor([1.0, 3.0, 0.0, 2.0]))
+    weighting = make_l2rw(4, sample_weight=[1.0, 3.0, 0.0, 2.0])
     rows = torch.arange(4)
-    p = weighting.update(rows, torch.tensor([1.0, 1.0, 5.0, -1.0]))
+    p = weighting.update(rows, torch.tensor([1.0, 1.0, 5.0, -1.0]), None)
     np.testing.assert_allclose(p.numpy(), [0.25, 0.75, 0.0, 0.0])
     # Only the zero-weight row has a positive derivative: caller weights alone.
-    p = weighting.update(rows, torch.tensor([-1.0, -1.0, 5.0, -1.0]))
+    p = weighting.update(rows, torch.tensor([-1.0, -1.0, 5.0, -1.0]), None)
     np.testing.assert_allclose(p.numpy(), [1 / 6, 3 / 6, 0.0, 2 / 6])
 
 

@@ -17,7 +17,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from skforml import FORMLClassifier, WeightCollapseWarning
-from skforml._losses import build_cell_spec
+from skforml._constraints import build_cell_spec
 from skforml._split import balanced_validation_split
 from skforml.datasets import make_biased_classification
 

@@ -8,7 +8,8 @@ from torch import nn
 from torch.func import functional_call
 
 from skforml import FORMLClassifier
-from skforml._losses import build_cell_spec, make_meta_loss
+from skforml._constraints import build_cell_spec
+from skforml._losses import make_meta_loss
 from skforml._meta_step import (
     ENGINES,
     choose_engine,

@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from skforml import FORMLClassifier, WeightCollapseWarning
-from skforml._meta_step import LOGIT_BOUND
-from skforml._net import COLLAPSE_FRACTION
+from skforml._weighting import LOGIT_BOUND
+from skforml._callbacks import COLLAPSE_FRACTION
 from skforml.datasets import make_biased_classification
 
 SMALL = {"batch_size": 32, "hidden_layer_sizes": (8,), "random_state": 0}
@@ -132,7 +132,7 @@ def test_softmax_of_huge_logits_is_finite(one_epoch):
     assert store.effective_sample_fraction() == pytest.approx(
         (sign > 0).float().mean().item()
     )
-    p = store.probabilities(torch.arange(10))
+    p = store.batch_weights(torch.arange(10))
     assert torch.isfinite(p).all()
     assert p.sum().item() == pytest.approx(1.0)
     store.logits = torch.full((n_rows,), 1e4)

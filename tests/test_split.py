@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from skforml._losses import build_cell_spec
+from skforml._constraints import build_cell_spec
 from skforml._split import (
     MAX_VALIDATION_SHARE,
     ValidationBatches,

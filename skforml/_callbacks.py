@@ -1,0 +1,169 @@
+"""The per-epoch bookkeeping of a FORML fit, as skorch callbacks.
+
+- :class:`WeightMonitor` logs the mean meta-loss and the weights' effective
+  sample size, and warns when the weights collapse;
+- :class:`FairnessScoring` logs ``valid_disparity``, the constraint's
+  disparity of the validation rows' predictions;
+- :class:`ToleranceController` sets the strength of the weight updates from
+  the validation disparity when a ``tolerance`` is given;
+- :class:`EpochSelector` keeps the parameters and weights of the best epoch
+  so far and restores them when training ends.
+
+They read what the classifier sets on the net: ``tolerance_``,
+``constraint_`` (the measured constraint) and ``valid_groups_``.
+"""
+
+import copy
+import math
+import warnings
+
+import numpy as np
+from skorch.callbacks import Callback
+
+# Below this effective share of rows the weights have collapsed onto a few
+# rows: the model then learns from too little data.
+COLLAPSE_FRACTION = 0.2
+# Bounds of the tolerance controller's multiplier of meta_lr, and its largest
+# change per epoch (a factor of 2 up or down).
+MIN_STRENGTH, MAX_STRENGTH = 1 / 32, 8.0
+
+
+class WeightCollapseWarning(UserWarning):
+    """The learned weights concentrate on a small share of the rows."""
+
+
+class WeightMonitor(Callback):
+    """Logs ``meta_loss`` and ``weight_ess``; warns once when weights collapse.
+
+    ``meta_loss`` is the epoch's mean fairness meta-loss measured after the
+    lookahead on the validation batches. It is a training signal, not a
+    score: it tends to rise as the network fits the training rows better
+    than the validation rows; read ``valid_disparity`` to judge fairness.
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        self.warned_ = False
+
+    def on_epoch_end(self, net, **kwargs):
+        ess = net.weighting_.effective_sample_fraction()
+        net.history.record("weight_ess", ess)
+        if net.meta_loss_count_:
+            net.history.record(
+                "meta_loss", float(net.meta_loss_sum_) / net.meta_loss_count_
+            )
+        if ess < COLLAPSE_FRACTION and not self.warned_:
+            self.warned_ = True
+            warnings.warn(
+                f"The learned weights have collapsed: their effective sample size "
+                f"is {ess:.1%} of the training rows after epoch "
+                f"{len(net.history)}. {net.weighting_.collapse_advice}",
+                WeightCollapseWarning,
+                stacklevel=2,
+            )
+
+
+class FairnessScoring(Callback):
+    """Logs ``valid_acc`` and ``valid_disparity`` of the validation pass.
+
+    The validation rows are balanced across (group, label) strata; each row
+    counts in ``valid_acc`` with its stratum's share of the training rows
+    over its share of the validation rows (``net.valid_row_weights_``), so
+    that ``valid_acc`` estimates the accuracy on data distributed like the
+    training data, not a balanced accuracy. The disparity compares rates
+    within groups and labels, which the balancing leaves unbiased.
+    """
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.predictions_ = []
+
+    def on_batch_end(self, net, training=False, y_pred=None, **kwargs):
+        if not training and getattr(net, "valid_groups_", None) is not None:
+            self.predictions_.append(y_pred.argmax(dim=1).cpu())
+
+    def on_epoch_end(self, net, dataset_valid=None, **kwargs):
+        if not self.predictions_:
+            return
+        y_pred = np.concatenate([p.numpy() for p in self.predictions_])
+        y_true = np.asarray(dataset_valid.y)
+        disparity = net.constraint_.disparity(y_true, y_pred, net.valid_groups_)
+        accuracy = np.average(y_pred == y_true, weights=net.valid_row_weights_)
+        net.history.record("valid_acc", float(accuracy))
+        net.history.record("valid_disparity", disparity)
+        self.predictions_ = []
+
+
+class ToleranceController(Callback):
+    """Scales the weight updates so that the validation disparity meets the tolerance.
+
+    Like the Lagrange multiplier of ExponentiatedGradient, the strength (a
+    multiplier of ``meta_lr``) grows while the validation disparity exceeds
+    ``tolerance`` and shrinks below it, in proportion to the relative
+    violation ``(disparity - tolerance) / tolerance`` and by at most a factor
+    of 2 per epoch; weights that already meet the tolerance then barely move,
+    which keeps the gap from overshooting.
+    """
+
+    def on_epoch_end(self, net, **kwargs):
+        tolerance = getattr(net, "tolerance_", None)
+        weighting = net.weighting_
+        if tolerance is None or not hasattr(weighting, "strength"):
+            return
+        if "valid_disparity" in net.history[-1]:
+            violation = (net.history[-1, "valid_disparity"] - tolerance) / tolerance
+            factor = 2.0 ** float(np.clip(violation, -1.0, 1.0))
+            weighting.strength = float(
+                np.clip(weighting.strength * factor, MIN_STRENGTH, MAX_STRENGTH)
+            )
+        net.history.record("meta_strength", weighting.strength)
+
+
+def epoch_score(row, tolerance):
+    """Sort key of an epoch: higher is better.
+
+    With a tolerance: epochs within it first, by validation accuracy; then the
+    others by least disparity. Without one: the validation accuracy.
+    """
+    accuracy = row.get("valid_acc", -math.inf)
+    if tolerance is None:
+        return (0.0, accuracy)
+    disparity = row.get("valid_disparity", math.inf)
+    if disparity <= tolerance:
+        return (1.0, accuracy)
+    return (0.0, -disparity)
+
+
+class EpochSelector(Callback):
+    """Restores, when training ends, the epoch chosen by :func:`epoch_score`.
+
+    Active when the net's ``select_epoch_`` is True. It keeps an in-memory
+    copy of the module's and the weighting's state at the best epoch so far
+    (the size of the model and of one float per training row) and records
+    ``best_epoch_`` on the net.
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        self.best_ = None
+        self.best_epoch_ = None
+
+    def on_epoch_end(self, net, **kwargs):
+        if not getattr(net, "select_epoch_", False):
+            return
+        score = epoch_score(net.history[-1], getattr(net, "tolerance_", None))
+        if self.best_ is None or score > self.best_:
+            self.best_ = score
+            self.best_epoch_ = len(net.history)
+            self.state_ = (
+                copy.deepcopy(net.module_.state_dict()),
+                net.weighting_.state_dict(),
+                net.loss_average_.average.clone(),
+            )
+
+    def on_train_end(self, net, **kwargs):
+        if self.best_epoch_ is None:
+            return
+        module_state, weighting_state, average = self.state_
+        net.module_.load_state_dict(module_state)
+        net.weighting_.load_state_dict(weighting_state)
+        net.loss_average_.average = average
+        net.best_epoch_ = self.best_epoch_
+        self.state_ = None

@@ -1,0 +1,370 @@
+"""Fairness constraints: which rows form each group quantity, and what is measured.
+
+A constraint, like one of fairlearn's Moments, knows three things:
+
+- its *cells*: which (group, label) strata of the validation rows form each
+  group quantity, and which cells are compared with each other (a *bucket*);
+- its differentiable *surrogate*: the per-row value whose cell means the
+  meta-loss compares (the training loss for the error-rate constraints, one
+  minus the predicted probability of the positive class for demographic
+  parity);
+- its *disparity* measured on hard predictions, the number a user reads in
+  ``history_`` and sets a ``tolerance`` on; it equals fairlearn's metric of
+  the same name on binary targets.
+
+Adding a constraint is one subclass in this module: it registers itself
+under its ``name`` (and ``aliases``) and every estimator accepts it.
+"""
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+_REGISTRY = {}
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """Which (group, label) rows form each group quantity, and what is compared.
+
+    Attributes
+    ----------
+    cell_of_stratum : ndarray of shape (n_groups * n_classes,)
+        Cell id of each stratum ``group * n_classes + label``; ``-1`` when the
+        constraint ignores rows of that stratum.
+    bucket_of_cell : ndarray of shape (n_cells,)
+        Cells in the same bucket are compared with each other (for
+        ``equalized_odds``, the bucket is the label: groups are compared
+        within each label).
+    cell_names : list of tuple
+        ``(group, label)`` of each cell, ``label`` is None when a cell pools
+        labels, for error messages and reports.
+
+    """
+
+    cell_of_stratum: np.ndarray
+    bucket_of_cell: np.ndarray
+    cell_names: list
+
+    @property
+    def n_cells(self):
+        return len(self.bucket_of_cell)
+
+    def cells(self, strata):
+        """Cell id of each row given its stratum id (``-1``: ignored)."""
+        return self.cell_of_stratum[strata]
+
+
+class Constraint(ABC):
+    """A fairness constraint of FORML's meta-loss and of its ``tolerance``.
+
+    Subclasses set ``name`` (and optionally ``aliases``) and implement
+    :meth:`cell_keys` and :meth:`disparity`; the surrogate defaults to the
+    per-row training loss. Instances are stateless and picklable.
+    """
+
+    name: ClassVar[str]
+    aliases: ClassVar[tuple] = ()
+    # Whether a cell pools the labels of a group (error rate, selection rate).
+    pools_labels: ClassVar[bool] = False
+    binary_only: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for key in (cls.name, *cls.aliases):
+            _REGISTRY[key] = cls
+
+    @abstractmethod
+    def cell_keys(self, group, label, n_classes):
+        """Cell key (``-1``: ignored) and bucket key of every stratum.
+
+        ``group`` and ``label`` are the stratum's group and encoded label
+        (arrays over all ``n_groups * n_classes`` strata). Equal keys form
+        one cell; cells of equal bucket keys are compared.
+        """
+
+    def row_values(self, logits, y, row_losses):
+        """Per-row values whose cell means the meta-loss compares.
+
+        Higher must mean worse served: the worst-group lift lowers the cells
+        above the mean.
+        """
+        return row_losses
+
+    @abstractmethod
+    def disparity(self, y_true, y_pred, groups):
+        """Disparity of hard predictions across ``groups`` (encoded labels)."""
+
+    def check_target(self, n_classes, groups_are_classes):
+        """Raise when the constraint is undefined for the target or groups."""
+        if self.binary_only and n_classes > 2 and not groups_are_classes:
+            raise ValueError(
+                f"constraint={self.name!r} is defined for binary targets only, "
+                f"but y has {n_classes} classes; use 'equalized_odds' for "
+                "multi-class targets."
+            )
+
+    def compile(self, *, group_names, class_names, groups_are_classes, present):
+        """The :class:`CellSpec` of this constraint on the data at hand.
+
+        Parameters
+        ----------
+        group_names, class_names : sequence
+            Name of each group and of each class (for error messages).
+        groups_are_classes : bool
+            True when no sensitive features were given: the class of a row
+            is its group, and every constraint compares per-class losses, the
+            proxy of per-class recall (the paper's CIFAR and MNIST setting).
+        present : ndarray of bool of shape (n_groups * n_classes,)
+            Which strata occur in the data.
+
+        """
+        n_classes = len(class_names)
+        self.check_target(n_classes, groups_are_classes)
+        strata = np.arange(len(group_names) * n_classes)
+        group, label = np.divmod(strata, n_classes)
+        if groups_are_classes:
+            cell_key = np.where(group == label, group, -1)
+            bucket_key = np.zeros(len(strata), dtype=int)
+        else:
+            cell_key, bucket_key = self.cell_keys(group, label, n_classes)
+            self._check_cells_occur(cell_key, present, group_names, class_names)
+        return _cell_spec(
+            cell_key,
+            bucket_key,
+            present,
+            (group, label),
+            (group_names, class_names),
+            pools_labels=self.pools_labels and not groups_are_classes,
+            describe=self._describe,
+        )
+
+    def _check_cells_occur(self, cell_key, present, group_names, class_names):
+        # A cell is missing when none of its strata occur (a cell that pools
+        # labels needs only one of them).
+        missing = (cell_key >= 0) & ~np.isin(cell_key, cell_key[present])
+        if missing.any():
+            group, label = divmod(int(np.flatnonzero(missing)[0]), len(class_names))
+            raise ValueError(
+                f"Sensitive group {group_names[group]!r} has no rows with label "
+                f"{class_names[label]!r}, which constraint={self.name!r} compares "
+                "across groups. Choose another constraint or merge that group "
+                "with another."
+            )
+
+    def _describe(self):
+        return f"constraint={self.name!r}"
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+    def __eq__(self, other):
+        return type(self) is type(other)
+
+    def __hash__(self):
+        return hash(type(self))
+
+
+def _cell_spec(cell_key, bucket_key, present, strata, names, *, pools_labels, describe):
+    """Number the cells and buckets of ``cell_key`` over the present strata."""
+    (group, label), (group_names, class_names) = strata, names
+    cell_key = np.where(present, cell_key, -1)
+    used = np.unique(cell_key[cell_key >= 0])
+    cell_of_stratum = np.where(cell_key >= 0, np.searchsorted(used, cell_key), -1)
+    bucket_of_cell = np.zeros(len(used), dtype=int)
+    cell_names = [None] * len(used)
+    for stratum in np.flatnonzero(cell_of_stratum >= 0):
+        cell = cell_of_stratum[stratum]
+        bucket_of_cell[cell] = bucket_key[stratum]
+        cell_names[cell] = (
+            group_names[group[stratum]],
+            None if pools_labels else class_names[label[stratum]],
+        )
+    _, bucket_of_cell = np.unique(bucket_of_cell, return_inverse=True)
+    if len(used) == 0 or np.bincount(bucket_of_cell, minlength=1).max() < 2:
+        raise ValueError(
+            f"{describe()} leaves fewer than two groups to compare in the data: "
+            "sensitive_features (or, without them, y) must hold at least two "
+            "groups that the constraint looks at."
+        )
+    return CellSpec(cell_of_stratum.astype(np.int64), bucket_of_cell, cell_names)
+
+
+def rate_spread(hit, rows, groups):
+    """max - min over groups of the mean of ``hit`` over ``rows`` of the group.
+
+    Groups without such rows are left out; 0 when none remain.
+    """
+    members = groups[rows]
+    counts = np.bincount(members)
+    hits = np.bincount(members, weights=hit[rows].astype(float), minlength=len(counts))
+    rates = hits[counts > 0] / counts[counts > 0]
+    return float(rates.max() - rates.min()) if len(rates) else 0.0
+
+
+def _one_vs_rest(y_true, y_pred, groups, n_classes, negatives):
+    """Largest spread over classes of one-vs-rest TPR (or FPR) across groups."""
+    classes = [1] if n_classes == 2 else range(n_classes)
+    return max(
+        rate_spread(y_pred == c, (y_true != c) if negatives else (y_true == c), groups)
+        for c in classes
+    )
+
+
+def _n_classes(y_true, y_pred):
+    return int(max(np.max(y_true), np.max(y_pred))) + 1
+
+
+class TruePositiveRateParity(Constraint):
+    """Equal true-positive rates (equal opportunity).
+
+    Binary targets compare the groups' losses on their positive rows; multi-
+    class targets compare every class's rows across groups (as
+    :class:`EqualizedOdds`), and the disparity is the largest spread of a
+    class's one-vs-rest recall.
+    """
+
+    name = "true_positive_rate_parity"
+    aliases = ("equal_opportunity",)
+
+    def cell_keys(self, group, label, n_classes):
+        if n_classes > 2:
+            return EqualizedOdds().cell_keys(group, label, n_classes)
+        return np.where(label == 1, group, -1), np.zeros_like(group)
+
+    def disparity(self, y_true, y_pred, groups):
+        n_classes = _n_classes(y_true, y_pred)
+        return _one_vs_rest(y_true, y_pred, groups, n_classes, negatives=False)
+
+
+class FalsePositiveRateParity(Constraint):
+    """Equal false-positive rates: the groups' losses on their negative rows."""
+
+    name = "false_positive_rate_parity"
+    binary_only = True
+
+    def cell_keys(self, group, label, n_classes):
+        return np.where(label == 0, group, -1), np.zeros_like(group)
+
+    def disparity(self, y_true, y_pred, groups):
+        return rate_spread(y_pred == 1, y_true == 0, groups)
+
+
+class EqualizedOdds(Constraint):
+    """Equal true- and false-positive rates: groups compared within each label.
+
+    The disparity is the larger of the TPR and FPR differences (fairlearn's
+    ``equalized_odds_difference``), taken one-vs-rest over the classes of a
+    multi-class target.
+    """
+
+    name = "equalized_odds"
+
+    def cell_keys(self, group, label, n_classes):
+        return group * n_classes + label, label.copy()
+
+    def disparity(self, y_true, y_pred, groups):
+        n_classes = _n_classes(y_true, y_pred)
+        return max(
+            _one_vs_rest(y_true, y_pred, groups, n_classes, negatives=False),
+            _one_vs_rest(y_true, y_pred, groups, n_classes, negatives=True),
+        )
+
+
+class ErrorRateParity(Constraint):
+    """Equal error rates: all rows of each group, labels pooled."""
+
+    name = "error_rate_parity"
+    pools_labels = True
+
+    def cell_keys(self, group, label, n_classes):
+        return group.copy(), np.zeros_like(group)
+
+    def disparity(self, y_true, y_pred, groups):
+        return rate_spread(y_pred == y_true, np.ones(len(y_true), bool), groups)
+
+
+class DemographicParity(Constraint):
+    """Equal selection rates P(prediction = positive class) across groups.
+
+    The surrogate of a row is one minus its predicted probability of the
+    positive class, so a group's mean surrogate is one minus its soft
+    selection rate and the worst-group lift raises the lowest selection rate.
+    Defined for binary targets with ``sensitive_features``: with the classes
+    as groups, a selection rate per class is not a fairness notion.
+    """
+
+    name = "demographic_parity"
+    pools_labels = True
+    binary_only = True
+
+    def check_target(self, n_classes, groups_are_classes):
+        if groups_are_classes:
+            raise ValueError(
+                "constraint='demographic_parity' compares selection rates across "
+                "sensitive groups: pass sensitive_features to fit."
+            )
+        super().check_target(n_classes, groups_are_classes)
+
+    def cell_keys(self, group, label, n_classes):
+        return group.copy(), np.zeros_like(group)
+
+    def row_values(self, logits, y, row_losses):
+        return 1.0 - torch.softmax(logits.float(), dim=1)[:, 1].to(row_losses.dtype)
+
+    def disparity(self, y_true, y_pred, groups):
+        return rate_spread(y_pred == 1, np.ones(len(y_true), bool), groups)
+
+
+class ClassRecallParity(Constraint):
+    """What every constraint becomes when the classes are the groups.
+
+    The disparity is the spread of per-class recall (the paper's image
+    metric); the cells are built by :meth:`Constraint.compile`.
+    """
+
+    name = "class_recall_parity"
+
+    def cell_keys(self, group, label, n_classes):  # pragma: no cover - not used
+        return np.where(group == label, group, -1), np.zeros_like(group)
+
+    def disparity(self, y_true, y_pred, groups):
+        return rate_spread(y_pred == y_true, np.ones(len(y_true), bool), y_true)
+
+
+CONSTRAINT_NAMES = tuple(
+    name for name in _REGISTRY if name not in ("class_recall_parity",)
+)
+
+
+def make_constraint(constraint):
+    """A :class:`Constraint` from a name (or alias) or an instance."""
+    if isinstance(constraint, Constraint):
+        return constraint
+    try:
+        return _REGISTRY[constraint]()
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"constraint must be one of {sorted(CONSTRAINT_NAMES)} or a Constraint "
+            f"instance; got {constraint!r}."
+        ) from None
+
+
+def measured_constraint(constraint, groups_are_classes):
+    """The constraint whose disparity is reported: recall spread without groups."""
+    return ClassRecallParity() if groups_are_classes else make_constraint(constraint)
+
+
+def build_cell_spec(
+    constraint, *, group_names, class_names, groups_are_classes, present
+):
+    """Compile ``constraint`` (a name or instance) into a :class:`CellSpec`."""
+    return make_constraint(constraint).compile(
+        group_names=group_names,
+        class_names=class_names,
+        groups_are_classes=groups_are_classes,
+        present=present,
+    )

@@ -1,0 +1,225 @@
+"""How the rows of a training batch are weighted: the interface and FORML's rule.
+
+Every scheme -- FORML's learned weights and each of the paper's baselines --
+is a :class:`Weighting`. It owns one logit per training row; a batch trains
+with ``softmax(logits[B] + log s[B])``, ``s`` the caller's ``sample_weight``,
+so the two multiply and a row of caller weight 0 never trains.
+
+FORML's step and the scale of ``meta_lr``
+-----------------------------------------
+The raw gradient ``dL_f/dw_j = -eta_c p_j (d_j - sum_i p_i d_i)`` shrinks with
+the lookahead rate ``eta_c`` and with the batch size (``p_j ~ 1/|B|``), and
+``d`` carries the scale of the network's gradients, so a plain SGD rate has to
+be retuned for every batch size, learning rate and network; and since it is
+proportional to ``p_j``, a row that gained weight gains it ever faster, which
+collapses the weights onto a few rows. :class:`FORMLWeights` therefore takes
+an exponentiated-gradient (mirror descent) step on the batch's weight
+distribution: it moves ``w_j`` along ``u_j = d_j - sum_i p_i d_i``, divided by
+the root of a running mean of ``mean_j u_j**2`` (one scalar, as in RMSprop)
+and clipped at ``MAX_STEP`` such units. A step then moves a batch's logits by
+about ``meta_lr`` in root-mean-square, whatever the batch size, learning rate
+or gradient scale.
+"""
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+# Logits of the weights are kept in [-LOGIT_BOUND, LOGIT_BOUND]: a weight ratio
+# of e^60 already means that one row decides the batch alone.
+LOGIT_BOUND = 30.0
+# Decay of the running mean square of FORML's weight direction.
+GRADIENT_SCALE_DECAY = 0.99
+# Largest step of one row, in units of the running RMS: one odd row cannot
+# take over its batch in a single step.
+MAX_STEP = 3.0
+
+
+@dataclass
+class TrainingRows:
+    """What a weighting may know of the training rows when a fit starts.
+
+    Attributes
+    ----------
+    y : ndarray of int of shape (n_rows,)
+        Encoded labels.
+    groups : ndarray of int of shape (n_rows,)
+        Group of every row (the class when no sensitive features were given).
+    n_classes, n_groups : int
+        Number of classes and of groups.
+    sample_weight : ndarray of shape (n_rows,) or None
+        The caller's non-negative weights.
+    rng : numpy.random.RandomState
+        Seeded source of randomness of the weighting.
+
+    """
+
+    y: np.ndarray
+    groups: np.ndarray
+    n_classes: int
+    n_groups: int
+    sample_weight: np.ndarray | None
+    rng: np.random.RandomState
+
+    @property
+    def n_rows(self):
+        return len(self.y)
+
+
+class Weighting(ABC):
+    """How rows are weighted in every training batch.
+
+    A subclass gives the rows' starting log-weights (:meth:`initial_logits`)
+    and, when it learns, overrides :meth:`update` (called by the meta step
+    when ``uses_meta_step``) or :meth:`end_epoch`. Rows are identified by
+    their position among the training rows.
+    """
+
+    # Whether the net runs the meta step and calls update() every batch.
+    uses_meta_step: ClassVar[bool] = False
+    collapse_advice: ClassVar[str] = "Lower meta_lr or max_epochs."
+
+    @abstractmethod
+    def initial_logits(self, rows):
+        """Log-weight of every training row (any additive constant)."""
+
+    def start(self, rows, device):
+        """Set up the weights of a new fit on ``rows`` (a :class:`TrainingRows`)."""
+        logits = torch.as_tensor(self.initial_logits(rows), dtype=torch.float32)
+        self.logits = logits.to(device).clamp(-LOGIT_BOUND, LOGIT_BOUND).clone()
+        prior = rows.sample_weight
+        self.log_prior = (
+            None
+            if prior is None
+            else torch.log(torch.as_tensor(prior, dtype=torch.float32, device=device))
+        )
+
+    def _with_prior(self, logits, rows=None):
+        if self.log_prior is None:
+            return logits
+        return logits + (self.log_prior if rows is None else self.log_prior[rows])
+
+    def batch_weights(self, rows):
+        """Weights of a batch's losses, summing to 1 (0 if all caller weights are 0)."""
+        logits = self._with_prior(self.logits[rows], rows)
+        return torch.softmax(logits, dim=0).nan_to_num(nan=0.0)
+
+    def lookahead_weights(self, rows):
+        """Loss weights of the meta step's lookahead (the batch weights)."""
+        return self.batch_weights(rows)
+
+    def update(self, rows, d, p):
+        """New batch weights from the meta step's directional derivatives ``d``.
+
+        ``d_j = grad l_j . g_f`` was taken at the lookahead weights ``p``.
+        Fixed schemes keep the batch weights.
+        """
+        return self.batch_weights(rows)
+
+    def begin_fit(self, net, dataset):
+        """Called when training starts, with the training rows' dataset."""
+
+    def end_epoch(self, net):
+        """Called after every epoch, with the net in its current state."""
+
+    def end_fit(self, net):
+        """Called when training ends; drop references to data here."""
+
+    def weights(self):
+        """Weights of all training rows, mean 1 (caller weights included)."""
+        logits = self._with_prior(self.logits)
+        return torch.softmax(logits, dim=0) * len(logits)
+
+    def effective_sample_fraction(self):
+        """Kish effective sample size of the learned weights over the rows.
+
+        The caller's ``sample_weight`` is left out: it is data, not a sign
+        that the learned weights collapsed.
+        """
+        w = torch.softmax(self.logits, dim=0)
+        return float(1.0 / (w.pow(2).sum() * len(w)))
+
+    def state_dict(self):
+        """The weighting's learned state (restored with the selected epoch)."""
+        return {"logits": self.logits.clone()}
+
+    def load_state_dict(self, state):
+        self.logits = state["logits"].clone()
+
+
+class FORMLWeights(Weighting):
+    """FORML's learned weights: an exponentiated-gradient step per batch.
+
+    Parameters
+    ----------
+    meta_lr : float
+        Root-mean-square change of a batch's logits per step (see the module
+        doc). ``strength`` multiplies it; the tolerance controller sets it.
+
+    """
+
+    uses_meta_step = True
+
+    def __init__(self, meta_lr):
+        self.meta_lr = meta_lr
+        self.strength = 1.0
+
+    def initial_logits(self, rows):
+        return np.zeros(rows.n_rows)
+
+    def start(self, rows, device):
+        super().start(rows, device)
+        self.mean_square = torch.zeros((), device=device)
+        self.n_steps = 0
+
+    def update(self, rows, d, p):
+        direction = d - (p * d).sum()
+        # Only rows of positive caller weight take part in the step and its
+        # scale; a meta-gradient that overflowed (e.g. unscaled features of
+        # ~1e15 overflow the float32 lookahead) carries no direction, and the
+        # weights of the batch stay as they are.
+        live = torch.isfinite(direction.pow(2).sum()).expand_as(direction)
+        if self.log_prior is not None:
+            live = live & (self.log_prior[rows] > -torch.inf)
+        direction = torch.where(live, direction, torch.zeros_like(direction))
+        self.n_steps += 1
+        decay = GRADIENT_SCALE_DECAY
+        batch_square = direction.pow(2).sum() / live.sum().clamp(min=1)
+        self.mean_square.mul_(decay).add_((1 - decay) * batch_square)
+        scale = (self.mean_square / (1 - decay**self.n_steps)).sqrt() + 1e-12
+        rate = self.meta_lr * self.strength
+        step = rate * (direction / scale).clamp(-MAX_STEP, MAX_STEP)
+        self.logits[rows] = (self.logits[rows] + step).clamp(-LOGIT_BOUND, LOGIT_BOUND)
+        return self.batch_weights(rows)
+
+    def state_dict(self):
+        return {**super().state_dict(), "mean_square": self.mean_square.clone()}
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        self.mean_square = state["mean_square"].clone()
+
+
+class WeightedLossAverage:
+    """Per-row exponential moving average over epochs of the weighted loss.
+
+    Each epoch keeps every row's normalised weighted loss ``|B| p_i l_i``; the
+    average ranks rows for dataset condensation (paper Section 4.5).
+    """
+
+    def __init__(self, n_rows, decay, device):
+        self.decay = decay
+        self.epoch_loss = torch.zeros(n_rows, device=device)
+        self.average = None
+
+    def record(self, rows, p, losses):
+        self.epoch_loss[rows] = len(rows) * p.detach() * losses.detach()
+
+    def end_epoch(self):
+        if self.average is None:
+            self.average = self.epoch_loss.clone()
+        else:
+            self.average.mul_(self.decay).add_((1 - self.decay) * self.epoch_loss)
