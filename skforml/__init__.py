@@ -2,12 +2,14 @@
 
 from ._audit import plot_sample_weights, rank_downweighted, weight_summary
 from ._baselines import ReweightedClassifier
+from ._callbacks import WeightCollapseWarning
 from ._classifier import FORMLClassifier
 from ._compare import ComparisonResult, compare, default_estimators, plot_comparison
 from ._frontier import FrontierResult, pareto_front, sweep
 from ._module import MLP
-from ._net import FORMLNet, WeightCollapseWarning
+from ._net import FORMLNet
 from ._sampler import FORMLSampler
+from ._validation import FeatureScaleWarning, IndexMismatchWarning
 
 __version__ = "0.1.0"
 __all__ = [
@@ -15,7 +17,9 @@ __all__ = [
     "FORMLClassifier",
     "FORMLNet",
     "FORMLSampler",
+    "FeatureScaleWarning",
     "FrontierResult",
+    "IndexMismatchWarning",
     "MLP",
     "ReweightedClassifier",
     "WeightCollapseWarning",

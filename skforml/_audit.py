@@ -4,9 +4,10 @@ from numbers import Integral
 
 import numpy as np
 import pandas as pd
-from sklearn.utils.validation import _num_samples, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
-from ._validation import encode_groups
+from ._groups import encode_sensitive_features, sensitive_frame, stratum_ids
+from ._validation import warn_if_indexes_differ
 
 __all__ = ["plot_sample_weights", "rank_downweighted", "weight_summary"]
 
@@ -26,23 +27,21 @@ def _codes(values, name, n_samples):
     """Integer code of each row and the names of the codes."""
     if values is None:
         return np.zeros(n_samples, dtype=np.int64), [_ALL]
-    if np.isscalar(values) or _num_samples(values) != n_samples:
-        length = "a scalar" if np.isscalar(values) else f"{_num_samples(values)} rows"
+    frame = sensitive_frame(values, name=name)
+    if len(frame) != n_samples:
         raise ValueError(
-            f"{name} has {length}, but the estimator was fitted on {n_samples} "
-            "rows; give one entry per row passed to fit, in the same order."
+            f"{name} has {len(frame)} rows, but the estimator was fitted on "
+            f"{n_samples} rows; give one entry per row passed to fit, in the same "
+            "order."
         )
-    try:
-        return encode_groups(values, n_samples)
-    except ValueError as exc:
-        # encode_groups speaks of sensitive_features; name the argument given.
-        raise ValueError(str(exc).replace("sensitive_features", name)) from None
+    return encode_sensitive_features(frame, n_samples, name=name)
 
 
 def _cells(estimator, sensitive_features, y):
     """Per-row (group, label) codes and names, as ``fit`` saw the rows."""
     weights, train = _fitted_weights(estimator)
     n_samples = len(weights)
+    warn_if_indexes_differ(sensitive_features=sensitive_features, y=y)
     labels, label_names = _codes(y, "y", n_samples)
     if sensitive_features is None and y is not None:
         # Without sensitive features FORML uses the classes as the groups.
@@ -114,17 +113,17 @@ def weight_summary(estimator, sensitive_features=None, y=None):
     weights, train, groups, group_names, labels, label_names = _cells(
         estimator, sensitive_features, y
     )
-    frame = pd.DataFrame(
-        {"group": groups[train], "label": labels[train], "weight": weights[train]}
-    )
-    summary = frame.groupby(["group", "label"], sort=True)["weight"].agg(
+    n_labels = len(label_names)
+    strata = stratum_ids(groups, labels, n_labels)
+    frame = pd.DataFrame({"stratum": strata[train], "weight": weights[train]})
+    summary = frame.groupby("stratum", sort=True)["weight"].agg(
         ["count", "mean", "median", "std", "min", "max"]
     )
-    codes = summary.index
+    group, label = np.divmod(summary.index.to_numpy(), n_labels)
     summary.index = pd.MultiIndex.from_arrays(
         [
-            pd.Index([group_names[g] for g in codes.get_level_values("group")]),
-            pd.Index([label_names[c] for c in codes.get_level_values("label")]),
+            pd.Index([group_names[g] for g in group]),
+            pd.Index([label_names[c] for c in label]),
         ],
         names=["group", "label"],
     )

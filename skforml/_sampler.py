@@ -10,7 +10,8 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _num_samples
 
 from ._classifier import FORMLClassifier
-from ._validation import check_same_length, encode_groups
+from ._groups import encode_sensitive_features, stratum_ids
+from ._validation import check_same_length
 
 __all__ = ["FORMLSampler"]
 
@@ -183,8 +184,9 @@ class FORMLSampler(BaseEstimator):
             Training data, as the estimator accepts it.
         y : array-like or Series of shape (n_samples,)
             Labels.
-        sensitive_features : array-like, Series, list or DataFrame, default=None
-            Sensitive group of each row, passed to the estimator's ``fit``.
+        sensitive_features : array-like, Series, list, DataFrame or dict, default=None
+            Sensitive group of each row, passed to the estimator's ``fit``;
+            several columns form intersectional groups.
             None uses the classes as the groups.
         **fit_params : dict
             Further arguments of the estimator's ``fit``, e.g.
@@ -213,10 +215,11 @@ class FORMLSampler(BaseEstimator):
         if sensitive_features is None:
             group_codes = y_codes
         else:
-            group_codes, _ = encode_groups(sensitive_features, n_samples)
-        # One id per (group, label) cell.
+            group_codes, _ = encode_sensitive_features(sensitive_features, n_samples)
+        # One id per occupied (group, label) cell, in the order of the strata.
         _, cells = np.unique(
-            np.column_stack([group_codes, y_codes]), axis=0, return_inverse=True
+            stratum_ids(group_codes, y_codes, y_codes.max() + 1),
+            return_inverse=True,
         )
         cells = cells.ravel()
         if self.keep_groups and n_remove > n_samples - cells.max() - 1:

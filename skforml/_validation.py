@@ -9,11 +9,15 @@ inputs and their errors; ``tests/test_bad_input.py`` checks that list.
 
 import contextlib
 import re
+import sys
+import warnings
 from collections.abc import Mapping
 from numbers import Integral
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import sklearn
 import torch
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
@@ -24,6 +28,53 @@ from sklearn.utils.validation import (
     column_or_1d,
     validate_data,
 )
+
+from ._groups import encode_sensitive_features
+
+# The name the estimators imported before ``_groups`` existed.
+encode_groups = encode_sensitive_features
+
+# A feature whose root mean square (``sqrt(mean**2 + std**2)``) exceeds this
+# is "large" for a neural network. Standardised and one-hot columns are about
+# 1, pixel intensities at most 255; raw counts and amounts (UCI Adult's
+# capital-gain, about 7e3, fnlwgt, about 2e5) are far above it.
+SCALE_LIMIT = 1000.0
+# The scale check reads at most this many values of X (evenly spaced rows).
+_SCALE_CHECK_VALUES = 2**22
+
+
+class FeatureScaleWarning(UserWarning):
+    """Warning that features of ``X`` are on a scale networks train badly on.
+
+    Raised by ``fit`` when a feature's root mean square exceeds 1000 (as raw
+    amounts and counts do, e.g. UCI Adult's ``capital-gain``): such inputs
+    saturate the network's first layer and it may learn little. Standardise
+    the features, e.g. with a :class:`~sklearn.preprocessing.StandardScaler`
+    in a :class:`~sklearn.pipeline.Pipeline`.
+    """
+
+
+class IndexMismatchWarning(UserWarning):
+    """Warning that pandas arguments of one call have different indexes.
+
+    skforml, like scikit-learn, matches ``X``, ``y``, ``sensitive_features``
+    and ``sample_weight`` by position and ignores their index labels. When
+    those labels differ, the rows are usually not the same rows: align them
+    (``sensitive_features.loc[X.index]``) or drop stale labels
+    (``reset_index(drop=True)``).
+    """
+
+
+_OWN_CODE = (str(Path(__file__).parent), str(Path(sklearn.__file__).parent))
+
+
+def _warn(message, category):
+    """Warn at the caller's line, outside skforml and scikit-learn."""
+    # stacklevel 2 is _warn's caller, sys._getframe(1).
+    frame, stacklevel = sys._getframe(1), 2
+    while frame is not None and frame.f_code.co_filename.startswith(_OWN_CODE):
+        frame, stacklevel = frame.f_back, stacklevel + 1
+    warnings.warn(message, category, stacklevel=stacklevel)
 
 
 @contextlib.contextmanager
@@ -68,9 +119,12 @@ def check_fit_data(estimator, X, y, *, reset):
     estimator : BaseEstimator
         The estimator; ``reset=True`` sets its ``n_features_in_`` (and
         ``feature_names_in_``), ``reset=False`` checks ``X`` against them.
-    X : array-like of shape (n_samples, n_features)
-        Dense, finite features. A float32 C-contiguous array is used as it
-        is (no copy); other inputs are converted to float32 once.
+    X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+        Dense, finite features; any shape whose first axis is the rows when
+        the estimator has a ``module`` (see :func:`check_X`). A float32
+        C-contiguous array is used as it is (no copy); other inputs are
+        converted to float32 once. Features on a large scale raise a
+        :class:`FeatureScaleWarning`.
     y : array-like of shape (n_samples,)
         Class labels.
     reset : bool
@@ -78,7 +132,8 @@ def check_fit_data(estimator, X, y, *, reset):
 
     Returns
     -------
-    X : ndarray of float32 of shape (n_samples, n_features)
+    X : ndarray of float32 of shape (n_samples, ...)
+        C-contiguous, of the shape of the input.
     y_encoded : ndarray of int of shape (n_samples,)
     encoder : LabelEncoder
         Fitted on ``y``; ``encoder.classes_`` are the classes.
@@ -94,10 +149,12 @@ def check_fit_data(estimator, X, y, *, reset):
             f"This {type(estimator).__name__} estimator requires y to be passed, "
             "but the target y is None."
         )
-    # Values beyond float32 become inf in the cast and are rejected as such;
-    # numpy's "overflow encountered in cast" warning would only add noise.
-    with naming_argument("X"), np.errstate(over="ignore"):
-        X = validate_data(estimator, X, dtype=np.float32, reset=reset)
+    X = check_X(estimator, X, reset=reset)
+    check_feature_scale(
+        X,
+        feature_names=getattr(estimator, "feature_names_in_", None),
+        estimator_name=type(estimator).__name__,
+    )
     with naming_argument("y"):
         y = _check_y(y, estimator=estimator)
         check_classification_targets(y)
@@ -115,9 +172,196 @@ def check_fit_data(estimator, X, y, *, reset):
 
 
 def check_predict_data(estimator, X):
-    """Validated float32 ``X`` of ``predict``; errors name ``X``."""
-    with naming_argument("X"), np.errstate(over="ignore"):
-        return validate_data(estimator, X, dtype=np.float32, reset=False)
+    """Validated float32 ``X`` of ``predict``, shaped as in ``fit``.
+
+    Errors name ``X``; see :func:`check_X`.
+    """
+    return check_X(estimator, X, reset=False)
+
+
+def _takes_any_shape(estimator):
+    # The built-in MLP (module=None) reads rows of features; a caller's
+    # module reads whatever rows it was written for.
+    return getattr(estimator, "module", None) is not None
+
+
+def check_X(estimator, X, *, reset, name="X"):
+    """Validated ``X``: a finite float32 C-contiguous array, rows first.
+
+    Parameters
+    ----------
+    estimator : BaseEstimator
+        ``reset=True`` sets its ``n_features_in_`` (``X.shape[1]``, as
+        scikit-learn does), ``feature_names_in_`` for a DataFrame, and
+        ``input_shape_`` (``X.shape[1:]``); ``reset=False`` checks ``X``
+        against them.
+    X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+        More than two dimensions (images ``(n_samples, C, H, W)``,
+        sequences) only when the estimator has a ``module``.
+    reset : bool
+        Whether ``X`` is the data of a fit that starts over.
+    name : str, default="X"
+        The argument named in errors.
+
+    Returns
+    -------
+    X : ndarray of float32 of shape (n_samples, ...)
+        The input itself when it is already a float32 C-contiguous array.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Whose message names ``name``.
+
+    """
+    # Values beyond float32 become inf in the cast and are rejected as such;
+    # numpy's "overflow encountered in cast" warning would only add noise.
+    with naming_argument(name), np.errstate(over="ignore"):
+        X = validate_data(
+            estimator, X, dtype=np.float32, order="C", allow_nd=True, reset=reset
+        )
+    if X.ndim > 2 and not _takes_any_shape(estimator):
+        raise ValueError(
+            f"{name} has shape {X.shape}, but the built-in MLP (module=None) takes "
+            "2-D X of shape (n_samples, n_features). Pass a module (e.g. a CNN) "
+            "to fit images or sequences, or flatten X with X.reshape(len(X), -1)."
+        )
+    if reset:
+        estimator.input_shape_ = X.shape[1:]
+    else:
+        expected = getattr(estimator, "input_shape_", None)
+        if expected is not None and X.shape[1:] != tuple(expected):
+            raise ValueError(
+                f"{name} has rows of shape {X.shape[1:]}, but "
+                f"{type(estimator).__name__} was fitted on rows of shape "
+                f"{tuple(expected)}."
+            )
+    return X
+
+
+def _feature_label(position, shape, feature_names):
+    if feature_names is not None:
+        return repr(str(feature_names[position]))
+    if len(shape) == 1:
+        return f"column {position}"
+    return f"X[:, {', '.join(map(str, np.unravel_index(position, shape)))}]"
+
+
+def check_feature_scale(X, *, feature_names=None, estimator_name=None):
+    """Warn (:class:`FeatureScaleWarning`) about features on a large scale.
+
+    A feature is large when its root mean square over the rows exceeds
+    ``SCALE_LIMIT`` (1000); an image's features are its pixels. One pass
+    over ``X``, or over evenly spaced rows of it when it holds more than
+    about four million values.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, ...)
+        Validated, finite features.
+    feature_names : ndarray of str, default=None
+        The columns' names (``feature_names_in_``), used in the message.
+    estimator_name : str, default=None
+        The estimator's class, named in the suggested pipeline.
+
+    """
+    n_rows = len(X)
+    row_size = int(np.prod(X.shape[1:]))
+    if n_rows == 0 or row_size == 0:
+        return
+    max_rows = max(1, _SCALE_CHECK_VALUES // row_size)
+    if n_rows > max_rows:
+        X = X[np.linspace(0, n_rows - 1, max_rows).astype(np.intp)]
+    sample = X.reshape(len(X), row_size)
+    rms = np.sqrt(np.mean(np.square(sample, dtype=np.float64), axis=0))
+    large = np.flatnonzero(rms > SCALE_LIMIT)
+    if not len(large):
+        return
+    worst = large[np.argsort(-rms[large], kind="stable")][:3]
+    described = "; ".join(
+        f"{_feature_label(j, X.shape[1:], feature_names)} has mean "
+        f"{sample[:, j].mean(dtype=np.float64):.3g} and standard deviation "
+        f"{sample[:, j].std(dtype=np.float64):.3g}"
+        for j in worst
+    )
+    more = f" (and {len(large) - len(worst)} more)" if len(large) > len(worst) else ""
+    estimator = "estimator" if estimator_name is None else f"{estimator_name}()"
+    fix = (
+        f"standardise them, e.g. make_pipeline(StandardScaler(), {estimator})"
+        if X.ndim == 2
+        else "rescale them, e.g. divide pixel intensities by their maximum or "
+        "standardise each channel"
+    )
+    _warn(
+        f"X has {len(large)} feature(s) on a large scale for a neural network "
+        f"(root mean square above {SCALE_LIMIT:g}): {described}{more}. "
+        f"Unscaled inputs saturate the network and it may learn little; {fix}.",
+        FeatureScaleWarning,
+    )
+
+
+def _indexes(arrays):
+    """``(name, index)`` of each pandas argument, the columns of a dict too."""
+    for name, array in arrays.items():
+        if isinstance(array, (pd.Series, pd.DataFrame)):
+            yield name, array.index
+        elif isinstance(array, Mapping):
+            for key, column in array.items():
+                if isinstance(column, pd.Series):
+                    yield f"{name}[{key!r}]", column.index
+
+
+def _first_difference(reference, index):
+    for position, (a, b) in enumerate(zip(reference, index)):
+        if a != b:
+            return position, a, b
+    return None
+
+
+def warn_if_indexes_differ(**arrays):
+    """Warn (:class:`IndexMismatchWarning`) when pandas arguments disagree.
+
+    ``arrays`` maps argument names to the arguments of one call, the
+    reference first. Arguments that are not pandas objects, and those of
+    another length (an error elsewhere), are not compared.
+    """
+    indexed = list(_indexes(arrays))
+    if len(indexed) < 2:
+        return
+    (first, reference), *others = indexed
+    for name, index in others:
+        if len(index) != len(reference) or index.equals(reference):
+            continue
+        difference = _first_difference(reference, index)
+        if difference is None:
+            continue
+        position, a, b = difference
+        _warn(
+            f"The pandas indexes of {first} and {name} differ (row {position} "
+            f"is labelled {a!r} in {first} and {b!r} in {name}), but rows are "
+            "matched by position, "
+            f"not by index label: row i of {first} goes with row i of {name}. "
+            f"If they hold the same rows in another order, align them first "
+            f"({name}.loc[{first}.index]); if the labels are stale, drop them "
+            "with .reset_index(drop=True).",
+            IndexMismatchWarning,
+        )
+        return
+
+
+def check_index_alignment(X, y, sensitive_features=None, *, sample_weight=None):
+    """Warn (:class:`IndexMismatchWarning`) when the arguments' indexes differ.
+
+    Call it with the arguments of ``fit`` as the caller gave them, before
+    any conversion: ``X``, ``y``, ``sensitive_features`` and
+    ``sample_weight`` that are pandas objects of the same length must carry
+    the same index, or their rows are probably not the same rows. One
+    warning at most, naming the first argument that disagrees with the
+    first pandas one.
+    """
+    warn_if_indexes_differ(
+        X=X, y=y, sensitive_features=sensitive_features, sample_weight=sample_weight
+    )
 
 
 def check_device(device):
@@ -169,140 +413,6 @@ def check_validation_size(validation_size, n_samples):
             f"validation rows as X has ({n_samples}); give a share in (0, 1) or "
             "a smaller number of rows."
         )
-
-
-def encode_groups(sensitive_features, n_samples):
-    """Integer group of each row and the group names.
-
-    Rows are matched by position: a Series or DataFrame is read in its row
-    order and its index is ignored (as scikit-learn does with
-    ``sample_weight``), so it must list the rows in the order of ``X``.
-
-    Parameters
-    ----------
-    sensitive_features : array-like, Series, list or DataFrame
-        One value per row, or several columns that form intersectional groups.
-    n_samples : int
-        Number of rows of ``X``.
-
-    Returns
-    -------
-    codes : ndarray of int64 of shape (n_samples,)
-    names : list
-        Group of each code: a scalar, or a tuple for several columns.
-
-    Raises
-    ------
-    TypeError
-        For a scalar, a string, a dict, a set or another object that is not
-        a sequence of rows, and for values that cannot be compared.
-    ValueError
-        For more than two dimensions, no column, a length other than
-        ``n_samples``, or missing values.
-
-    """
-    if isinstance(sensitive_features, (str, bytes)) or np.isscalar(sensitive_features):
-        raise TypeError(
-            "sensitive_features must be an array-like, Series, list or DataFrame "
-            f"with one entry per row, got {type(sensitive_features).__name__}."
-        )
-    if isinstance(sensitive_features, Mapping):
-        raise TypeError(
-            "sensitive_features must be an array-like, Series, list or DataFrame "
-            "with one entry per row, got a dict; for several sensitive columns "
-            "pass pandas.DataFrame(sensitive_features)."
-        )
-    if isinstance(sensitive_features, pd.Series):
-        columns = [sensitive_features]
-    elif isinstance(sensitive_features, pd.DataFrame):
-        columns = [column for _, column in sensitive_features.items()]
-    else:
-        values = (
-            sensitive_features
-            if isinstance(sensitive_features, np.ndarray)
-            # object: a list mixing numbers and strings stays mixed.
-            else np.asarray(sensitive_features, dtype=object)
-        )
-        if values.ndim == 0:
-            raise TypeError(
-                "sensitive_features must be an array-like, Series, list or "
-                "DataFrame with one entry per row, got "
-                f"{type(sensitive_features).__name__}."
-            )
-        if values.ndim > 2:
-            raise ValueError(
-                "sensitive_features must be 1- or 2-dimensional (one column per "
-                f"sensitive feature), got an array of shape {values.shape}."
-            )
-        columns = [values] if values.ndim == 1 else list(values.T)
-    if not columns:
-        raise ValueError("sensitive_features must have at least one column.")
-    if len(columns[0]) != n_samples:
-        raise ValueError(
-            f"sensitive_features has {len(columns[0])} rows but X has {n_samples}; "
-            "give one sensitive value per row."
-        )
-    if len(columns) == 1:
-        return _encode_column(columns[0])
-    return _encode_columns(columns)
-
-
-_MISSING = "sensitive_features contains missing values (NaN/None)."
-
-
-def _mixed_types(exc):
-    return TypeError(
-        f"sensitive_features holds values that cannot be compared (mixed types?): {exc}"
-    )
-
-
-def _plain(value):
-    """A plain Python value, readable in messages and in ``groups_``."""
-    return value.item() if hasattr(value, "item") else value
-
-
-def _encode_column(column):
-    """Codes and names of one column, by hashing: O(n) time, O(n) memory.
-
-    The codes follow the sorted order of the values (as ``np.unique``'s); only
-    the distinct values are sorted.
-    """
-    try:
-        codes, uniques = pd.factorize(column, use_na_sentinel=True)
-    except TypeError as exc:  # unhashable values, e.g. lists
-        raise TypeError(
-            f"sensitive_features holds values that cannot be grouped: {exc}"
-        ) from None
-    if (codes < 0).any():
-        raise ValueError(_MISSING)
-    uniques = np.asarray(uniques, dtype=object)
-    try:
-        order = np.argsort(uniques, kind="stable")
-    except TypeError as exc:
-        raise _mixed_types(exc) from None
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    return rank[codes], [_plain(value) for value in uniques[order]]
-
-
-def _encode_columns(columns):
-    """Codes and names of several columns: one group per distinct row."""
-    frame = pd.concat(
-        [pd.Series(np.asarray(c), copy=False) for c in columns],
-        axis=1,
-        ignore_index=True,
-    )
-    if frame.isna().any().any():
-        raise ValueError(_MISSING)
-    keys = frame.astype(str).agg("\x1f".join, axis=1)
-    try:
-        _, first_row, codes = np.unique(
-            np.asarray(keys), return_index=True, return_inverse=True
-        )
-    except TypeError as exc:
-        raise _mixed_types(exc) from None
-    names = [tuple(_plain(v) for v in frame.iloc[row]) for row in first_row]
-    return codes.astype(np.int64), names
 
 
 def check_sample_weight_nonnegative(sample_weight, n_samples):
@@ -374,10 +484,9 @@ def check_validation_set(estimator, validation_set, encoder, group_names):
             f"validation_set must be a tuple {what}; got "
             f"{type(validation_set).__name__} {validation_set!r:.60}."
         )
-    X_val, y_val = validation_set[0], validation_set[1]
-    with naming_argument("validation_set"), np.errstate(over="ignore"):
-        X_val = validate_data(estimator, X_val, dtype=np.float32, reset=False)
-        y_val = column_or_1d(y_val, warn=False)
+    X_val = check_X(estimator, validation_set[0], reset=False, name="validation_set")
+    with naming_argument("validation_set"):
+        y_val = column_or_1d(validation_set[1], warn=False)
         check_consistent_length(X_val, y_val)
     unknown = set(np.unique(y_val).tolist()) - set(encoder.classes_.tolist())
     if unknown:
@@ -387,7 +496,12 @@ def check_validation_set(estimator, validation_set, encoder, group_names):
     y_val = encoder.transform(y_val).astype(np.int64)
     if group_names is None:
         return X_val, y_val, y_val
-    codes, names = encode_groups(validation_set[2], len(y_val))
+    codes, names = encode_sensitive_features(
+        validation_set[2],
+        len(y_val),
+        name="validation_set's sensitive features",
+        reference="X_val",
+    )
     index = {name: code for code, name in enumerate(group_names)}
     missing = [name for name in names if name not in index]
     if missing:

@@ -6,7 +6,9 @@ Every case below passes one bad input to ``FORMLClassifier.fit``,
 ``skforml.datasets.make_biased_classification`` and expects a ``ValueError``
 or ``TypeError`` whose message names the argument at fault, without touching
 the caller's data (every input is deep-copied before the call and compared
-after it, pandas objects included).
+after it, pandas objects included). A few inputs are accepted but probably
+wrong; their cases expect a warning (:class:`~skforml.FeatureScaleWarning`,
+:class:`~skforml.IndexMismatchWarning`), run as an error.
 
 ``CASES`` *is* the table of ``docs/input_validation.rst``: the test checks
 that every case has its row there, with the same exception and the same
@@ -23,6 +25,7 @@ import functools
 import math
 import re
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +37,13 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
-from skforml import FORMLClassifier, FORMLSampler, ReweightedClassifier
+from skforml import (
+    FeatureScaleWarning,
+    FORMLClassifier,
+    FORMLSampler,
+    IndexMismatchWarning,
+    ReweightedClassifier,
+)
 from skforml.datasets import make_biased_classification
 from skforml.metrics import fairness_report
 
@@ -82,6 +91,19 @@ def fitted_on_frame():
 
 def clf(**params):
     return FORMLClassifier(**{**FAST, "random_state": 0, **params})
+
+
+def as_images(X):
+    """``data()``'s 4 features as 1-channel 2x2 images."""
+    return X.reshape(len(X), 1, 2, 2)
+
+
+@functools.cache
+def fitted_on_images():
+    """A model with a module, fitted on ``data()`` as (N, 1, 2, 2) images."""
+    X, y, groups = data()
+    module = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    return clf(module=module).fit(as_images(X), y, sensitive_features=groups)
 
 
 class NotFORML(BaseEstimator):
@@ -260,6 +282,13 @@ CASES = [
         "X",
         X=lambda X, y, g: [[1.0, 2.0], [3.0]] * (len(y) // 2),
     ),
+    fit_case(
+        "fit-X-images-mlp",
+        "``X`` holds (N, 1, 2, 2) images but ``module=None`` (the built-in MLP)",
+        ValueError,
+        "X",
+        X=lambda X, y, g: as_images(X),
+    ),
     fit_case("fit-X-nan", "``X`` holds NaN", ValueError, "X", X=with_nan),
     fit_case("fit-X-inf", "``X`` holds -inf", ValueError, "X", X=with_inf),
     fit_case(
@@ -291,6 +320,13 @@ CASES = [
         ValueError,
         "X",
         X=lambda X, y, g: X[:, :0],
+    ),
+    fit_case(
+        "fit-X-unscaled",
+        "``X`` has a column of about 1e4, as raw counts or amounts (a warning)",
+        FeatureScaleWarning,
+        "X",
+        X=lambda X, y, g: X * np.array([1.0, 1e4, 1.0, 1.0]),
     ),
     fit_case(
         "fit-X-sparse",
@@ -367,11 +403,11 @@ CASES = [
         sensitive_features="group",
     ),
     fit_case(
-        "fit-sf-dict",
-        "``sensitive_features`` is a dict of columns",
-        TypeError,
+        "fit-sf-dict-ragged",
+        "``sensitive_features`` is a dict of columns of different lengths",
+        ValueError,
         "sensitive_features",
-        sensitive_features=lambda X, y, g: {"group": g},
+        sensitive_features=lambda X, y, g: {"group": g, "other": g[:-1]},
     ),
     fit_case(
         "fit-sf-set",
@@ -445,6 +481,7 @@ CASES = [
         "a group of 4 rows, too few for ``min_group_samples=5`` validation rows",
         ValueError,
         "min_group_samples",
+        estimator=lambda: clf(min_group_samples=5),
         sensitive_features=tiny_third_group,
     ),
     fit_case(
@@ -524,9 +561,9 @@ CASES = [
     ),
     param_case(
         "param-constraint-unknown",
-        "``constraint='demographic_parity'``",
+        "``constraint='calibration'``",
         "constraint",
-        constraint="demographic_parity",
+        constraint="calibration",
     ),
     param_case(
         "param-meta-loss-unknown",
@@ -680,6 +717,17 @@ CASES = [
             {"X": pd.DataFrame(data()[0], columns=["a", "b", "c", "sex"])},
         ),
     ),
+    Case(
+        "predict-X-row-shape",
+        "FORMLClassifier.predict",
+        "``X`` holds (N, 1, 4, 1) images, the fit (N, 1, 2, 2) ones",
+        ValueError,
+        "X",
+        lambda: (
+            fitted_on_images().predict,
+            {"X": data()[0].reshape(N_ROWS, 1, 4, 1)},
+        ),
+    ),
     # --------------------------------------------------------------- others
     Case(
         "warm-start-other-rows",
@@ -806,9 +854,18 @@ CASES = [
     report_case(
         "report-sf-scalar",
         "``sensitive_features`` is a scalar",
-        ValueError,
+        TypeError,
         "sensitive_features",
         sensitive_features=1,
+    ),
+    report_case(
+        "report-sf-index-mismatch",
+        "``y_true`` and ``sensitive_features`` are Series with different indexes "
+        "(a warning)",
+        IndexMismatchWarning,
+        "sensitive_features",
+        y_true=lambda y, g: pd.Series(y),
+        sensitive_features=lambda y, g: pd.Series(g, index=np.arange(len(g))[::-1]),
     ),
     report_case(
         "report-pos-label",
@@ -947,14 +1004,27 @@ def _csv_line(fields):
 
 
 def run_case(case):
-    """Run a case; returns (exception, inputs before, inputs after)."""
+    """Run a case; returns (exception, inputs before, inputs after).
+
+    The warning of a warning case is raised as an exception.
+    """
     function, inputs = case.make()
     before = copy.deepcopy(inputs)
     try:
-        function(**inputs)
+        with warnings.catch_warnings():
+            if issubclass(case.error, Warning):
+                warnings.simplefilter("error", case.error)
+            function(**inputs)
     except Exception as exc:  # noqa: BLE001 -- the test checks its type
         return exc, before, inputs
     return None, before, inputs
+
+
+def is_documented_kind(exc, case):
+    """A ValueError or TypeError, or the warning of a warning case."""
+    return isinstance(exc, case.error) and (
+        isinstance(exc, (ValueError, TypeError)) or issubclass(case.error, Warning)
+    )
 
 
 # -------------------------------------------------------------------- tests
@@ -998,8 +1068,7 @@ def test_every_case_is_documented_and_nothing_else(documented):
 def test_bad_input(case, documented):
     exc, before, after = run_case(case)
     assert exc is not None, f"{case.call} accepted {case.bad}"
-    assert isinstance(exc, case.error), f"{type(exc).__name__}: {exc}"
-    assert isinstance(exc, (ValueError, TypeError))
+    assert is_documented_kind(exc, case), f"{type(exc).__name__}: {exc}"
     assert names_argument(exc, case.names), (
         f"the message does not name {case.names!r}: {exc}"
     )
@@ -1033,12 +1102,14 @@ def test_fit_does_not_modify_float32_input_it_uses_without_copy():
     assert X.flags.writeable
 
 
+@pytest.mark.filterwarnings("ignore::skforml.IndexMismatchWarning")
 def test_misaligned_pandas_indexes_are_matched_by_position():
     """Index labels of X, y, sensitive_features and sample_weight are ignored.
 
     As scikit-learn does for ``sample_weight``, every argument is read in its
     row order: row ``i`` of X goes with entry ``i`` of the others, whatever
-    their index. The same rows in another index order give the same model.
+    their index. The same rows in another index order give the same model
+    (and an ``IndexMismatchWarning``).
     """
     X, y, groups = data()
     weights = np.linspace(0.5, 1.5, len(y))
@@ -1061,6 +1132,14 @@ def test_misaligned_pandas_indexes_are_matched_by_position():
     np.testing.assert_array_equal(model.predict_proba(X), reference.predict_proba(X))
 
 
+def test_fit_warns_when_pandas_indexes_differ():
+    X, y, groups = data()
+    frame = pd.DataFrame(X)
+    series = pd.Series(groups, index=np.arange(len(y))[::-1])
+    with pytest.warns(IndexMismatchWarning, match="X and sensitive_features"):
+        clf(max_epochs=1).fit(frame, y, sensitive_features=series)
+
+
 def test_score_with_labels_unseen_in_fit_is_not_an_error():
     """``score`` is accuracy: an unseen label counts as a wrong prediction."""
     X, y, _ = data()
@@ -1080,11 +1159,7 @@ def write_table():
     rows, kept = [], []
     for case in CASES:
         exc, _, _ = run_case(case)
-        if (
-            isinstance(exc, case.error)
-            and isinstance(exc, (ValueError, TypeError))
-            and names_argument(exc, case.names)
-        ):
+        if is_documented_kind(exc, case) and names_argument(exc, case.names):
             rows.append(row_of(case, exc))
         elif case.id in current:
             rows.append(row_of(case, current[case.id][5]))

@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from skforml import FORMLClassifier, WeightCollapseWarning
-from skforml._weighting import LOGIT_BOUND
 from skforml._callbacks import COLLAPSE_FRACTION
+from skforml._weighting import LOGIT_BOUND
 from skforml.datasets import make_biased_classification
 
 SMALL = {"batch_size": 32, "hidden_layer_sizes": (8,), "random_state": 0}
@@ -177,6 +177,8 @@ def test_group_absent_from_most_training_batches(batch_size):
     assert (1 - minority_share) ** batch_size > 0.5  # most batches lack it
 
 
+# Large on purpose: FeatureScaleWarning is tested in test_validation.py.
+@pytest.mark.filterwarnings("ignore::skforml.FeatureScaleWarning")
 @pytest.mark.parametrize("value", [0.0, 3.0, 1e4])
 def test_constant_feature(data, value):
     X, y, groups = data
@@ -217,6 +219,8 @@ def test_float16_and_float64_input_train_as_float32(data, dtype):
     np.testing.assert_array_equal(proba, as_float32.predict_proba(X))
 
 
+# Large on purpose: FeatureScaleWarning is tested in test_validation.py.
+@pytest.mark.filterwarnings("ignore::skforml.FeatureScaleWarning")
 @pytest.mark.parametrize("scale", [1e-6, 1e6, 1e10])
 def test_badly_scaled_features(data, scale):
     X, y, groups = data
@@ -227,6 +231,8 @@ def test_badly_scaled_features(data, scale):
     check_proba(model, X * scale)
 
 
+# Large on purpose: FeatureScaleWarning is tested in test_validation.py.
+@pytest.mark.filterwarnings("ignore::skforml.FeatureScaleWarning")
 def test_features_of_1e15_keep_the_weights_finite(data):
     X, y, groups = data
     with warnings.catch_warnings():

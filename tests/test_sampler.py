@@ -167,7 +167,7 @@ def test_dataframe_in_dataframe_out():
         n_samples=300, n_features=4, as_frame=True, random_state=1
     )
     X.index = X.index + 1000
-    y.index = X.index
+    y.index = groups.index = X.index
     sampler = FORMLSampler(forml(), n_remove=20, random_state=0)
     X_res, y_res = sampler.fit_resample(X, y, sensitive_features=groups)
     assert isinstance(X_res, pd.DataFrame) and isinstance(y_res, pd.Series)

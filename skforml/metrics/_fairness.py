@@ -16,6 +16,9 @@ from sklearn.utils import Bunch
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_consistent_length
 
+from .._groups import sensitive_frame
+from .._validation import warn_if_indexes_differ
+
 __all__ = ["fairness_report"]
 
 
@@ -42,33 +45,9 @@ def _check_labels(y, name):
 
 
 def _check_sensitive(sensitive_features):
-    """Return the groups as a Series or DataFrame with a fresh index."""
-    if isinstance(sensitive_features, pd.Series):
-        groups = sensitive_features.reset_index(drop=True)
-        if groups.name is None:
-            groups = groups.rename("sensitive_feature")
-    elif isinstance(sensitive_features, pd.DataFrame):
-        groups = sensitive_features.reset_index(drop=True)
-    elif isinstance(sensitive_features, dict):
-        groups = pd.DataFrame(sensitive_features)
-    else:
-        array = np.asarray(sensitive_features)
-        if array.ndim == 2 and array.shape[1] == 1:
-            array = array.ravel()
-        if array.ndim == 1:
-            groups = pd.Series(array, name="sensitive_feature")
-        elif array.ndim == 2:
-            groups = pd.DataFrame(
-                array, columns=[f"sensitive_feature_{i}" for i in range(array.shape[1])]
-            )
-        else:
-            raise ValueError(
-                "sensitive_features must be 1- or 2-dimensional, got an array of "
-                f"shape {array.shape}."
-            )
-    if groups.isna().to_numpy().any():
-        raise ValueError("sensitive_features contains missing values (NaN or None).")
-    return groups
+    """The groups as a Series (one column) or DataFrame with a fresh index."""
+    frame = sensitive_frame(sensitive_features)
+    return frame.iloc[:, 0] if frame.shape[1] == 1 else frame
 
 
 def _defined_if_any(metric, label):
@@ -150,9 +129,11 @@ def fairness_report(y_true, y_pred, *, sensitive_features=None, pos_label=None):
         Predicted class labels.
     sensitive_features : array-like, Series, DataFrame or dict, default=None
         Group membership of each row. With several columns (a DataFrame, a
-        dict or a 2-d array), the groups are the combinations of their
-        values that occur in the data (intersectional groups). If None, the
-        true classes are the groups.
+        dict of columns or a 2-d array), the groups are the combinations of
+        their values that occur in the data (intersectional groups). If
+        None, the true classes are the groups. Rows are matched by position;
+        pandas arguments whose indexes differ raise an
+        :class:`~skforml.IndexMismatchWarning`.
     pos_label : object, default=None
         The positive class of a binary target. Defaults to the greater of
         the two labels, as in scikit-learn. Must be None for a multi-class
@@ -193,6 +174,9 @@ def fairness_report(y_true, y_pred, *, sensitive_features=None, pos_label=None):
     b                  0.5  0.0      4
 
     """
+    warn_if_indexes_differ(
+        y_true=y_true, y_pred=y_pred, sensitive_features=sensitive_features
+    )
     y_true = _check_labels(y_true, "y_true")
     y_pred = _check_labels(y_pred, "y_pred")
     groups = (
