@@ -65,9 +65,10 @@ def weight_summary(estimator, sensitive_features=None, y=None):
     estimator : FORMLClassifier
         A fitted FORML estimator (with ``sample_weights_`` and
         ``validation_mask_``).
-    sensitive_features : array-like, Series, list or DataFrame, default=None
+    sensitive_features : array-like, Series, list, DataFrame or dict, default=None
         The sensitive group of every row passed to ``fit``, in the same
-        order; several columns form intersectional groups (named by tuples).
+        order; several columns (a DataFrame, a dict of columns or a 2-D
+        array) form intersectional groups (named by tuples).
         None uses the labels as the groups, as FORML does, when ``y`` is
         given, and one group ``"all"`` otherwise.
     y : array-like of shape (n_samples,), default=None
@@ -87,6 +88,15 @@ def weight_summary(estimator, sensitive_features=None, y=None):
     ValueError
         When ``sensitive_features`` or ``y`` do not have one entry per row of
         ``fit``.
+    TypeError
+        When ``sensitive_features`` is not a sequence of rows (a scalar, a
+        string, a set).
+
+    Warns
+    -----
+    IndexMismatchWarning
+        When ``sensitive_features`` and ``y`` are pandas objects with
+        different indexes (rows are matched by position).
 
     See Also
     --------
@@ -141,7 +151,7 @@ def plot_sample_weights(estimator, sensitive_features, y=None, ax=None):
     ----------
     estimator : FORMLClassifier
         A fitted FORML estimator.
-    sensitive_features : array-like, Series, list, DataFrame or None
+    sensitive_features : array-like, Series, list, DataFrame, dict or None
         The sensitive group of every row passed to ``fit``. Any grouping of
         the rows works, e.g. whether a row's label is known to be wrong.
         None uses the labels ``y`` as the groups, as FORML does.

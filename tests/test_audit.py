@@ -11,6 +11,7 @@ from sklearn.exceptions import NotFittedError
 
 from skforml import (
     FORMLClassifier,
+    IndexMismatchWarning,
     plot_sample_weights,
     rank_downweighted,
     weight_summary,
@@ -96,6 +97,19 @@ def test_wrong_length_raises_naming_argument(fitted, argument):
         weight_summary(clf, **kwargs)
     with pytest.raises(ValueError, match=argument):
         plot_sample_weights(clf, kwargs["sensitive_features"], y=kwargs["y"])
+
+
+def test_misaligned_pandas_indexes_warn(fitted):
+    clf, y, groups = fitted
+    y_series = pd.Series(y)
+    shuffled = pd.Series(groups, index=np.arange(len(y))[::-1])
+    with pytest.warns(IndexMismatchWarning, match="sensitive_features and y"):
+        weight_summary(clf, sensitive_features=shuffled, y=y_series)
+    # Matched by position all the same.
+    pd.testing.assert_frame_equal(
+        weight_summary(clf, sensitive_features=groups, y=y),
+        weight_summary(clf, sensitive_features=shuffled.to_numpy(), y=y_series),
+    )
 
 
 def test_unfitted_estimator_raises():
