@@ -9,11 +9,13 @@ import torch
 from torch import nn
 
 from skforml import FeatureScaleWarning, FORMLClassifier, IndexMismatchWarning
-from skforml._validation import (
+from skforml._input_warnings import (
     SCALE_LIMIT,
     check_feature_scale,
-    check_fit_data,
     check_index_alignment,
+)
+from skforml._validation import (
+    check_fit_data,
     check_predict_data,
     check_sample_weight_nonnegative,
 )
@@ -193,9 +195,9 @@ def test_scale_warning_on_images_names_the_pixel_and_another_fix():
 
 
 def test_scale_check_reads_a_sample_of_a_huge_X(monkeypatch):
-    import skforml._validation as validation
+    import skforml._input_warnings as input_warnings
 
-    monkeypatch.setattr(validation, "_SCALE_CHECK_VALUES", 1000)
+    monkeypatch.setattr(input_warnings, "_SCALE_CHECK_VALUES", 1000)
     X = np.zeros((10_000, 10), dtype=np.float32)
     X[::100, 4] = 1e5  # every 100th row: the evenly spaced sample sees them
     read = []
@@ -205,7 +207,7 @@ def test_scale_check_reads_a_sample_of_a_huge_X(monkeypatch):
         read.append(a.shape)
         return real_square(a, **kwargs)
 
-    monkeypatch.setattr(validation.np, "square", square)
+    monkeypatch.setattr(input_warnings.np, "square", square)
     assert len(scale_warnings(X)) == 1
     assert read == [(100, 10)]
 

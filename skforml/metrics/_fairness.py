@@ -17,7 +17,7 @@ from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_consistent_length
 
 from .._groups import sensitive_frame
-from .._validation import warn_if_indexes_differ
+from .._input_warnings import warn_if_indexes_differ
 
 __all__ = ["fairness_report"]
 
@@ -174,6 +174,36 @@ def fairness_report(y_true, y_pred, *, sensitive_features=None, pos_label=None):
     b                  0.5  0.0      4
 
     """
+    y_true, y_pred, groups, classes = _check_inputs(
+        y_true, y_pred, sensitive_features, pos_label
+    )
+    frame = _metric_frame(y_true, y_pred, groups, classes, pos_label)
+    by_group = frame.by_group
+    # MetricFrame lists every combination of several sensitive columns, even
+    # those with no rows; only groups that occur are reported.
+    by_group = by_group[by_group["count"] > 0].copy()
+    if groups is None:
+        # The FPR of a class involves rows of the other classes, so it cannot
+        # be computed within the group: use all rows.
+        by_group["fpr"] = _one_vs_rest_fpr(
+            y_true, y_pred, labels=by_group.index.to_numpy()
+        )
+    by_group = by_group[["accuracy", "tpr", "fnr", "fpr", "count"]].astype(
+        {"accuracy": float, "tpr": float, "fnr": float, "fpr": float, "count": int}
+    )
+
+    return Bunch(
+        accuracy=float(frame.overall["accuracy"]),
+        tprd=_spread(by_group["tpr"]),
+        max_fnr=_max(by_group["fnr"]),
+        fprd=_spread(by_group["fpr"]),
+        max_fpr=_max(by_group["fpr"]),
+        by_group=by_group,
+    )
+
+
+def _check_inputs(y_true, y_pred, sensitive_features, pos_label):
+    """Checked labels, groups (None: the classes) and the sorted classes."""
     warn_if_indexes_differ(
         y_true=y_true, y_pred=y_pred, sensitive_features=sensitive_features
     )
@@ -208,13 +238,15 @@ def fairness_report(y_true, y_pred, *, sensitive_features=None, pos_label=None):
                 f"pos_label={pos_label!r} is not one of the labels "
                 f"{classes.tolist()!r}."
             )
+    return y_true, y_pred, groups, classes
 
+
+def _metric_frame(y_true, y_pred, groups, classes, pos_label):
+    """The MetricFrame (fairlearn) of the report's per-group rates."""
     if groups is not None and len(classes) <= 2:
         positive = classes[-1] if pos_label is None else pos_label
         # fairlearn's rates want 0/1 labels unless told the positive label;
         # encoding once also makes string labels safe.
-        y_true_enc = (y_true == positive).astype(np.int64)
-        y_pred_enc = (y_pred == positive).astype(np.int64)
         metrics = {
             "accuracy": accuracy_score,
             "tpr": _defined_if_any(partial(true_positive_rate, pos_label=1), 1),
@@ -222,49 +254,25 @@ def fairness_report(y_true, y_pred, *, sensitive_features=None, pos_label=None):
             "fpr": _defined_if_any(partial(false_positive_rate, pos_label=1), 0),
             "count": count,
         }
-        frame = MetricFrame(
+        return MetricFrame(
             metrics=metrics,
-            y_true=y_true_enc,
-            y_pred=y_pred_enc,
+            y_true=(y_true == positive).astype(np.int64),
+            y_pred=(y_pred == positive).astype(np.int64),
             sensitive_features=groups,
         )
-    else:
-        metrics = {
-            "accuracy": accuracy_score,
-            "tpr": _macro_recall,
-            "fnr": _macro_miss_rate,
-            "count": count,
-        }
-        if groups is not None:
-            metrics["fpr"] = partial(_macro_fpr, labels=classes)
-        frame = MetricFrame(
-            metrics=metrics,
-            y_true=y_true,
-            y_pred=y_pred,
-            sensitive_features=(
-                pd.Series(y_true, name="class") if groups is None else groups
-            ),
-        )
-
-    by_group = frame.by_group
-    # MetricFrame lists every combination of several sensitive columns, even
-    # those with no rows; only groups that occur are reported.
-    by_group = by_group[by_group["count"] > 0].copy()
-    if groups is None:
-        # The FPR of a class involves rows of the other classes, so it cannot
-        # be computed within the group: use all rows.
-        by_group["fpr"] = _one_vs_rest_fpr(
-            y_true, y_pred, labels=by_group.index.to_numpy()
-        )
-    by_group = by_group[["accuracy", "tpr", "fnr", "fpr", "count"]].astype(
-        {"accuracy": float, "tpr": float, "fnr": float, "fpr": float, "count": int}
-    )
-
-    return Bunch(
-        accuracy=float(frame.overall["accuracy"]),
-        tprd=_spread(by_group["tpr"]),
-        max_fnr=_max(by_group["fnr"]),
-        fprd=_spread(by_group["fpr"]),
-        max_fpr=_max(by_group["fpr"]),
-        by_group=by_group,
+    metrics = {
+        "accuracy": accuracy_score,
+        "tpr": _macro_recall,
+        "fnr": _macro_miss_rate,
+        "count": count,
+    }
+    if groups is not None:
+        metrics["fpr"] = partial(_macro_fpr, labels=classes)
+    return MetricFrame(
+        metrics=metrics,
+        y_true=y_true,
+        y_pred=y_pred,
+        sensitive_features=(
+            pd.Series(y_true, name="class") if groups is None else groups
+        ),
     )
