@@ -19,7 +19,7 @@ from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.utils.validation import check_consistent_length
 
-from ._compare import METRICS, _collect, _fit_score, _splits
+from ._compare import METRICS, _collect, _fit_score, _mean_std, _splits
 from ._fairlearn_compat import seeded_clone
 
 __all__ = ["FrontierResult", "pareto_front", "sweep"]
@@ -285,8 +285,11 @@ def sweep(
             for name, (estimator, knob, _) in methods.items()
         ]
     ).set_index("method")
+    results = pd.DataFrame(rows, columns=COLUMNS)
+    # Keep the knob values as given: a float column would turn None into NaN.
+    results["value"] = pd.Series([row["value"] for row in rows], dtype=object)
     return FrontierResult(
-        pd.DataFrame(rows, columns=COLUMNS),
+        results,
         info,
         disparity=disparity,
         tolerances=tolerances,
@@ -362,13 +365,15 @@ class FrontierResult:
         self.errors = errors
         grouped = results.groupby(["method", "setting"], sort=False)
         points = grouped.agg(
-            value=("value", "first"),
             accuracy=("accuracy", "mean"),
             accuracy_std=("accuracy", "std"),
             disparity=(disparity, "mean"),
             disparity_std=(disparity, "std"),
             fit_seconds=("fit_seconds", "mean"),
         )
+        # The knob values as given: "first" skips None (FORML's tolerance=None)
+        # and an aggregation would turn it into NaN.
+        points.insert(0, "value", grouped["value"].nth(0).to_numpy())
         points["pareto"] = False
         for method in points.index.unique("method"):
             mine = points.loc[method]
@@ -446,6 +451,26 @@ class FrontierResult:
             f"{traits.to_string()}"
         )
 
+    @property
+    def points_text(self):
+        """:attr:`points` as text: each setting's accuracy and disparity."""
+        name = DISPARITY_NAMES[self.disparity]
+        rows = []
+        for (method, _), point in self.points.iterrows():
+            knob = self.methods.loc[method, "knob"]
+            rows.append(
+                {
+                    "method": method,
+                    "setting": "-"
+                    if pd.isna(knob)
+                    else f"{knob.rpartition('__')[2]}={_value(point['value'])}",
+                    "accuracy": _mean_std(point["accuracy"], point["accuracy_std"], 3),
+                    name: _mean_std(point["disparity"], point["disparity_std"], 3),
+                    "frontier": "*" if point["pareto"] else "",
+                }
+            )
+        return pd.DataFrame(rows).to_string(index=False)
+
     def plot(self, ax=None):
         """Plot each method's points and Pareto frontier.
 
@@ -481,9 +506,8 @@ class FrontierResult:
 def _cell(row, knob):
     if np.isnan(row["accuracy"]):
         return "-"
-    spread = "" if np.isnan(row["accuracy_std"]) else f" ± {row['accuracy_std']:.3f}"
     setting = "" if pd.isna(knob) else f" [{_value(row['value'])}]"
-    return f"{row['accuracy']:.3f}{spread}{setting}"
+    return _mean_std(row["accuracy"], row["accuracy_std"], 3) + setting
 
 
 def _yes_no(flags):

@@ -20,7 +20,7 @@ def plot_frontier(result, ax=None):
     import matplotlib.pyplot as plt
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(9, 6), layout="constrained")
+        _, ax = plt.subplots(figsize=(9, 7), layout="constrained")
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     seconds = result.table["sweep_seconds"]
     for i, (method, traits) in enumerate(result.methods.iterrows()):
@@ -72,5 +72,6 @@ def plot_frontier(result, ax=None):
         fontsize=10,
     )
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    # Below the axes: inside, it would hide the low-accuracy points.
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), fontsize=8, ncol=2)
     return ax.figure

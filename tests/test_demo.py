@@ -9,8 +9,8 @@ import time
 import pytest
 import torch
 
-from skforml import ComparisonResult, default_estimators
-from skforml.demo import main
+from skforml import FrontierResult
+from skforml.demo import frontier_methods, main
 
 
 def test_quick_demo_runs_and_saves_the_plot(tmp_path, capsys):
@@ -19,14 +19,21 @@ def test_quick_demo_runs_and_saves_the_plot(tmp_path, capsys):
     start = time.perf_counter()
     result = main(["--quick", "--output", str(output)])
     assert time.perf_counter() - start < 60
-    assert isinstance(result, ComparisonResult)
-    assert list(result.summary.index) == list(default_estimators())
-    assert not result.results.isna().any().any(), result.errors
+    assert isinstance(result, FrontierResult)
+    assert list(result.methods.index) == list(frontier_methods())
+    assert result.errors.empty, result.errors
+    assert not result.results[["accuracy", "tprd"]].isna().any().any()
+    # Every knob value of every method is a point.
+    assert len(result.points) == 3 + 2 + 3 + 1
     assert output.stat().st_size > 10_000
     captured = capsys.readouterr()
-    assert "FORML" in captured.out and "TPRD" in captured.out
-    assert "(one seed)" in captured.out
-    assert "[1/9] FORML seed=0" in captured.err
+    out = captured.out
+    for text in ("FORML", "ExponentiatedGradient", "ThresholdOptimizer", "TPRD≤0.05"):
+        assert text in out
+    assert "sensitive at predict" in out and "sweep fit s" in out
+    assert "one seed" in out and "Quick run" in out
+    assert "test-set noise" in out
+    assert "[1/9] FORML tolerance=0.02 seed=0" in captured.err
     assert torch.get_num_threads() == threads  # restored
 
 
@@ -44,7 +51,7 @@ def test_demo_options(tmp_path, capsys):
             str(tmp_path / "y.png"),
         ]
     )
-    assert result.results["seed"].tolist()[:2] == [0, 1]
+    assert sorted(result.results["seed"].unique()) == [0, 1]
     assert "600 training rows, 400 test rows, 2 seed(s)" in capsys.readouterr().err
     with pytest.raises(ValueError, match="--train-rows"):
         main(["--quick", "--train-rows", "5000", "--test-rows", "0"])
@@ -57,4 +64,4 @@ def test_help_runs_as_a_module():
         text=True,
         check=True,
     )
-    assert "--quick" in completed.stdout and "--output" in completed.stdout
+    assert "--quick" in completed.stdout and "--n-jobs" in completed.stdout

@@ -28,12 +28,6 @@ from skforml._frontier import COLUMNS, _set_knob
 from skforml.datasets import make_biased_classification
 
 NET = {"max_epochs": 2, "hidden_layer_sizes": (8,), "batch_size": 64}
-# FORML's sweep knob; ``tolerance`` once FORMLClassifier has it.
-FORML_KNOB = (
-    ("tolerance", [0.05, None])
-    if "tolerance" in FORMLClassifier().get_params()
-    else ("meta_lr", [0.01, 0.1])
-)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +38,10 @@ def data():
 def methods():
     logreg = LogisticRegression()
     return {
-        "FORML": (FORMLClassifier(**NET), dict([FORML_KNOB])),
+        "FORML": (
+            FORMLClassifier(constraint="true_positive_rate_parity", **NET),
+            {"tolerance": [0.05, None]},
+        ),
         "ExponentiatedGradient": (
             ExponentiatedGradient(
                 logreg, constraints=TruePositiveRateParity(), max_iter=5
@@ -131,6 +128,8 @@ def test_sweep_tables_and_frontiers(result):
         fo["accuracy"].mean()
     )
     assert points.loc[("ThresholdOptimizer", 1), "value"] == 0.05
+    assert points.loc[("FORML", 1), "value"] is None
+    assert "tolerance=None" in result.points_text
     assert points.loc[("ThresholdOptimizer", 1), "disparity"] == pytest.approx(
         fo["tprd"].mean()
     )
