@@ -48,6 +48,9 @@ class FORMLClassifier(BaseReweightingClassifier):
         Learning rate of ``optimizer``.
     optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
         Optimizer of the network.
+    criterion : torch.nn.Module class, default=torch.nn.CrossEntropyLoss
+        The per-row training loss, built with ``reduction="none"``; it takes
+        the network's output and the encoded labels.
     meta_lr : float, default=0.01
         Size of a weight step: the root-mean-square change of a batch's
         weight logits per step, whatever the batch size and the scale of the
@@ -62,8 +65,15 @@ class FORMLClassifier(BaseReweightingClassifier):
         with the weights' effective sample size above 90%; 0.03 to 0.1 cut
         the gap further at 1 to 4 points of accuracy and, without
         ``worst_group_lift``, collapsed the weights onto few rows.
-    lookahead_lr : float, default=None
-        Learning rate ``eta_c`` of the lookahead SGD step; None uses ``lr``.
+    lookahead_lr : "auto", float or None, default="auto"
+        Learning rate ``eta_c`` of the lookahead SGD step. ``"auto"`` makes
+        the lookahead as long as ``LOOKAHEAD_HORIZON`` (10) steps of the
+        network's optimizer: for an adaptive optimizer (Adam, RMSprop, ...),
+        which moves every parameter by about ``lr`` per step, a gradient step
+        of length ``10 * lr * sqrt(n_params)``; for SGD, ``10 * lr``. A
+        lookahead of one optimizer step probes too little of the validation
+        loss to steer the weights (see the user guide). A float sets
+        ``eta_c``; None uses ``lr`` (skforml 0.1, the paper's literal rule).
     meta_loss : {"mean_loss_discrepancy", "max_loss_discrepancy", \
             "cross_entropy"} or callable, default="mean_loss_discrepancy"
         Fairness meta-loss on the validation batch. With ``L_g`` the mean
@@ -83,25 +93,58 @@ class FORMLClassifier(BaseReweightingClassifier):
         our Adult trials closed it mostly by lowering the best group's true
         positive rate; with the lift the worst group is raised (max FNR
         .57 -> .39 at TPRD .18 -> .02). 0 gives the paper's definitions.
-    constraint : {"true_positive_rate_parity", "false_positive_rate_parity", \
-            "equalized_odds", "error_rate_parity"}, default="equalized_odds"
-        Which rows form the group losses: the positives of each group, the
-        negatives of each group, every (group, label) cell with groups
-        compared within each label, or all rows of each group. Without
-        ``sensitive_features`` the groups are the classes and the losses
-        compared are the per-class losses.
-    meta_gradient : {"closed_form", "unrolled"}, default="closed_form"
-        How the weight gradient is computed: the closed form (no
-        second-order graph), or autograd through the lookahead (the literal
-        reference). Train-mode BatchNorm falls back to ``"unrolled"`` with a
-        warning.
+    constraint : str or Constraint, default="equalized_odds"
+        The fairness constraint: which validation rows form the group
+        quantities compared by the meta-loss, and the disparity reported as
+        ``valid_disparity`` and bounded by ``tolerance``:
+
+        ``"true_positive_rate_parity"`` (alias ``"equal_opportunity"``)
+            the groups' losses on their positive rows; disparity: TPR
+            difference;
+        ``"false_positive_rate_parity"``
+            the groups' losses on their negative rows (binary targets);
+            disparity: FPR difference;
+        ``"equalized_odds"``
+            every (group, label) cell, groups compared within each label;
+            disparity: the larger of the TPR and FPR differences;
+        ``"error_rate_parity"``
+            all rows of each group; disparity: accuracy difference;
+        ``"demographic_parity"``
+            all rows of each group, on the surrogate ``1 - P(positive)``
+            (binary targets, ``sensitive_features`` needed); disparity:
+            selection-rate difference.
+
+        Multi-class targets compare every class's rows one-vs-rest. Without
+        ``sensitive_features`` the groups are the classes, the per-class
+        losses are compared and the disparity is the spread of per-class
+        recall. A :class:`~skforml.Constraint` instance adds a constraint of
+        your own.
+    tolerance : float or None, default=None
+        The largest ``valid_disparity`` allowed. With a tolerance, FORML
+        scales its weight steps every epoch -- up while the validation
+        disparity exceeds it, down below it, like the Lagrange multiplier of
+        fairlearn's ExponentiatedGradient -- and at the end of ``fit`` the
+        network and weights are those of the epoch with the best
+        ``valid_acc`` among the epochs within the tolerance, or of the least
+        disparity if none is (``best_epoch_``). None trains with a fixed step
+        and keeps the last epoch.
+    meta_gradient : {"auto", "linear", "jvp", "unrolled"}, default="auto"
+        How the weight gradient is computed: ``"linear"``, in closed form from
+        saved activations (networks whose parameters all live in
+        ``nn.Linear`` layers); ``"jvp"``, in closed form with one forward-mode
+        pass (any network); ``"unrolled"``, by autograd through the lookahead
+        (the literal reference). ``"auto"`` (``"closed_form"`` in skforml
+        0.1) picks ``"linear"`` when it applies, else ``"jvp"``. Train-mode
+        BatchNorm falls back to ``"unrolled"`` with a warning.
     validation_size : float or int, default=0.1
         Share or number of rows held out for the meta-loss.
     validation_batch_size : int, default=None
         Rows per validation batch; None uses ``batch_size``. Raised to
         ``n_cells * min_group_samples`` when that is larger.
-    min_group_samples : int, default=5
-        Rows of every compared cell in every validation batch.
+    min_group_samples : int or "auto", default="auto"
+        Rows of every compared cell in every validation batch. ``"auto"`` is
+        5, lowered with a :class:`~skforml.SmallGroupWarning` to what the
+        smallest cell can give (half its rows), never below 1.
     loss_ema_decay : float, default=0.9
         Decay of the per-row moving average of the weighted loss.
     device : str or torch.device, default="cpu"
@@ -131,8 +174,19 @@ class FORMLClassifier(BaseReweightingClassifier):
     net_ : FORMLNet
         The fitted skorch net.
     history_ : skorch.History
-        Per-epoch log: ``train_loss``, ``meta_loss``, ``weight_ess`` (the
-        effective sample size of the weights over the number of rows), ``dur``.
+        Per-epoch log: ``train_loss``; on the validation rows ``valid_loss``,
+        ``valid_acc`` (weighted to the training rows' (group, label) mix, so
+        that it estimates accuracy on data like the training data) and
+        ``valid_disparity`` (the constraint's disparity; lower is fairer);
+        ``meta_loss`` (the mean fairness meta-loss after the lookahead, a
+        training signal that tends to rise as the network fits its training
+        rows: judge fairness by ``valid_disparity``); ``weight_ess`` (the
+        effective sample size of the weights over the number of rows);
+        ``meta_strength`` (with a tolerance: the controller's multiplier of
+        ``meta_lr``); ``dur``.
+    best_epoch_ : int
+        The epoch whose network and weights the estimator holds: the one
+        selected under ``tolerance``, else the last.
     sample_weights_ : ndarray of shape (n_samples,)
         Learned weight of every row of ``X``, in input order, mean 1 over the
         training rows; 0 for the rows held out for validation.

@@ -86,6 +86,10 @@ class Constraint(ABC):
         one cell; cells of equal bucket keys are compared.
         """
 
+    def required(self, group, label, n_classes):
+        """Which strata's cells must occur (the rest may be absent)."""
+        return np.ones(len(group), dtype=bool)
+
     def row_values(self, logits, y, row_losses):
         """Per-row values whose cell means the meta-loss compares.
 
@@ -131,7 +135,10 @@ class Constraint(ABC):
             bucket_key = np.zeros(len(strata), dtype=int)
         else:
             cell_key, bucket_key = self.cell_keys(group, label, n_classes)
-            self._check_cells_occur(cell_key, present, group_names, class_names)
+            required = np.where(self.required(group, label, n_classes), cell_key, -1)
+            self._check_cells_occur(
+                required, cell_key, present, names=(group_names, class_names)
+            )
         return _cell_spec(
             cell_key,
             bucket_key,
@@ -142,10 +149,11 @@ class Constraint(ABC):
             describe=self._describe,
         )
 
-    def _check_cells_occur(self, cell_key, present, group_names, class_names):
+    def _check_cells_occur(self, required, cell_key, present, names):
         # A cell is missing when none of its strata occur (a cell that pools
         # labels needs only one of them).
-        missing = (cell_key >= 0) & ~np.isin(cell_key, cell_key[present])
+        group_names, class_names = names
+        missing = (required >= 0) & ~np.isin(required, cell_key[present])
         if missing.any():
             group, label = divmod(int(np.flatnonzero(missing)[0]), len(class_names))
             raise ValueError(
@@ -218,22 +226,33 @@ def _n_classes(y_true, y_pred):
     return int(max(np.max(y_true), np.max(y_pred))) + 1
 
 
+def _within_label(group, label, n_classes):
+    """Every (group, label) stratum its own cell, compared within its label."""
+    return group * n_classes + label, label.copy()
+
+
 class TruePositiveRateParity(Constraint):
     """Equal true-positive rates (equal opportunity).
 
-    Binary targets compare the groups' losses on their positive rows; multi-
-    class targets compare every class's rows across groups (as
-    :class:`EqualizedOdds`), and the disparity is the largest spread of a
-    class's one-vs-rest recall.
+    The disparity is the TPR difference (for multi-class targets, the largest
+    spread across groups of a class's one-vs-rest recall). The meta-loss
+    compares the groups' losses within each label, negatives included: on
+    the positives alone, FORML closes the TPR gap by drifting toward
+    predicting everyone positive (measured on Adult, sex, tolerance 0.03:
+    test accuracy .85 -> .67 in 33 epochs), while the negatives' cells hold
+    the false-positive rates in place (.854 accuracy at TPRD .017).
     """
 
     name = "true_positive_rate_parity"
     aliases = ("equal_opportunity",)
 
     def cell_keys(self, group, label, n_classes):
-        if n_classes > 2:
-            return EqualizedOdds().cell_keys(group, label, n_classes)
-        return np.where(label == 1, group, -1), np.zeros_like(group)
+        return _within_label(group, label, n_classes)
+
+    def required(self, group, label, n_classes):
+        # The negatives only anchor the false-positive rates: a group without
+        # negatives still has a TPR.
+        return label == 1 if n_classes == 2 else np.ones(len(group), dtype=bool)
 
     def disparity(self, y_true, y_pred, groups):
         n_classes = _n_classes(y_true, y_pred)
@@ -241,13 +260,20 @@ class TruePositiveRateParity(Constraint):
 
 
 class FalsePositiveRateParity(Constraint):
-    """Equal false-positive rates: the groups' losses on their negative rows."""
+    """Equal false-positive rates (binary targets).
+
+    The disparity is the FPR difference; the meta-loss compares the groups
+    within each label, for the reason given in :class:`TruePositiveRateParity`.
+    """
 
     name = "false_positive_rate_parity"
     binary_only = True
 
     def cell_keys(self, group, label, n_classes):
-        return np.where(label == 0, group, -1), np.zeros_like(group)
+        return _within_label(group, label, n_classes)
+
+    def required(self, group, label, n_classes):
+        return label == 0
 
     def disparity(self, y_true, y_pred, groups):
         return rate_spread(y_pred == 1, y_true == 0, groups)
@@ -264,7 +290,7 @@ class EqualizedOdds(Constraint):
     name = "equalized_odds"
 
     def cell_keys(self, group, label, n_classes):
-        return group * n_classes + label, label.copy()
+        return _within_label(group, label, n_classes)
 
     def disparity(self, y_true, y_pred, groups):
         n_classes = _n_classes(y_true, y_pred)

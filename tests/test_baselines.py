@@ -23,6 +23,8 @@ def start(weighting, y, groups, sample_weight=None):
     )
     weighting.start(rows, torch.device("cpu"))
     return weighting
+
+
 from skforml._baselines import WEIGHTINGS
 from skforml.datasets import make_biased_classification
 
@@ -35,20 +37,6 @@ def tiny_groups():
     y = np.array([0, 1, 0, 1, 0, 0, 1, 0, 1, 0])
     X = np.random.RandomState(0).standard_normal((10, 3))
     return X, y, groups
-
-
-def context(groups, y, *, n_groups=None, n_classes=2, sample_weight=None, seed=0):
-    """The dict the base classifier hands to ``_make_weighting``."""
-    return {
-        "n_rows": len(y),
-        "y": np.asarray(y),
-        "groups": np.asarray(groups),
-        "n_classes": n_classes,
-        "n_groups": n_groups or int(np.max(groups)) + 1,
-        "sample_weight": sample_weight,
-        "device": torch.device("cpu"),
-        "rng": np.random.RandomState(seed),
-    }
 
 
 def mean_one(row_weights):
@@ -69,10 +57,10 @@ def test_uniform_trains_on_all_rows_with_equal_weights():
 
 def test_random_logits_are_standard_normal_draws_of_the_context_rng():
     _, y, groups = tiny_groups()
-    weighting = ReweightedClassifier(weighting="random")._make_weighting(
-        context(groups, y, seed=3)
+    weighting = start(
+        ReweightedClassifier(weighting="random")._make_weighting(), y, groups
     )
-    draws = np.random.RandomState(3).standard_normal(10)
+    draws = np.random.RandomState(0).standard_normal(10)
     np.testing.assert_allclose(weighting.logits.numpy(), draws, rtol=1e-6)
     expected = mean_one(np.exp(draws))
     np.testing.assert_allclose(weighting.weights().numpy(), expected, rtol=1e-5)

@@ -276,3 +276,73 @@ def test_linear_engine_handles_positions():
     expected = finite_difference_gradient(module, w, X, y, validation, loss_fn)
     got = engine_gradient("linear", module, w, X, y, validation, loss_fn)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-9)
+
+
+# ----------------------------------------------- demographic parity surrogate
+
+
+def dp_objective(module, w, X, y, validation, worst_group_lift):
+    """MeanLossD of the groups' mean (1 - P(positive)) after the lookahead,
+    written out independently of skforml's objective."""
+    params = dict(module.named_parameters())
+    p = torch.softmax(w, dim=0)
+    losses = nn.functional.cross_entropy(
+        functional_call(module, params, (X,)), y, reduction="none"
+    )
+    grads = torch.autograd.grad(
+        (p * losses).sum(), list(params.values()), create_graph=True
+    )
+    lookahead = {n: q - LOOKAHEAD_LR * g for (n, q), g in zip(params.items(), grads)}
+    X_val, _, groups = validation
+    values = 1 - torch.softmax(functional_call(module, lookahead, (X_val,)), 1)[:, 1]
+    overall = values.mean()
+    means = torch.stack([values[groups == g].mean() for g in range(2)])
+    objective = (means - overall).abs().mean()
+    return objective + worst_group_lift * torch.relu(means - overall.detach()).mean()
+
+
+@pytest.mark.parametrize("engine", sorted(ENGINES))
+def test_demographic_parity_gradient_matches_finite_differences(engine):
+    # The lift's stop-gradient has no finite-difference counterpart: lift=0.
+    lift = 0.0
+    from skforml._constraints import make_constraint
+    from skforml._losses import MetaObjective
+
+    module = make_mlp(1, seed=3, n_classes=2)
+    gen = torch.Generator().manual_seed(4)
+    X = torch.randn(10, 5, generator=gen, dtype=torch.float64)
+    y = torch.randint(2, (10,), generator=gen)
+    X_val = torch.randn(12, 5, generator=gen, dtype=torch.float64)
+    y_val = torch.randint(2, (12,), generator=gen)
+    groups = torch.arange(12) % 2
+    spec = build_cell_spec(
+        "demographic_parity",
+        group_names=[0, 1],
+        class_names=[0, 1],
+        groups_are_classes=False,
+        present=np.ones(4, dtype=bool),
+    )
+    cells = torch.as_tensor(spec.cells((groups * 2 + y_val).numpy()))
+    objective = MetaObjective(
+        make_meta_loss("mean_loss_discrepancy", spec, "cpu", lift),
+        make_constraint("demographic_parity"),
+        per_row_loss,
+    )
+    w = torch.randn(10, generator=gen, dtype=torch.float64)
+    validation = (X_val, y_val, cells)
+    eps, expected = 1e-6, torch.zeros_like(w)
+    for j in range(len(w)):
+        step = torch.zeros_like(w)
+        step[j] = eps
+        plus = dp_objective(module, w + step, X, y, (X_val, y_val, groups), lift)
+        minus = dp_objective(module, w - step, X, y, (X_val, y_val, groups), lift)
+        expected[j] = (plus - minus).item() / (2 * eps)
+    p = torch.softmax(w, dim=0)
+    run = run_engine(engine, module, X, y, LOOKAHEAD_LR, validation, objective)
+    d, meta_loss = run.directional_derivatives(p)
+    got = closed_form_weight_gradient(p, d, LOOKAHEAD_LR)
+    assert expected.abs().max() > 1e-6
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-9)
+    assert meta_loss.item() == pytest.approx(
+        dp_objective(module, w, X, y, (X_val, y_val, groups), lift).item()
+    )

@@ -152,13 +152,11 @@ def test_split_raises_for_a_too_small_group():
     assert "only 8 rows" in message
 
 
-def test_split_small_stratum_that_is_not_compared_does_not_raise():
-    # TPR parity only compares positives; 3 negatives of g1 are fine.
+def test_split_small_stratum_in_a_pooled_cell_does_not_raise():
+    # Error-rate parity pools g1's 3 negatives with its 40 positives.
     rng = np.random.RandomState(0)
     strata = _strata([200, 100, 3, 40], rng)
-    validation, _ = _split(
-        strata, _spec("true_positive_rate_parity"), validation_size=0.1
-    )
+    validation, _ = _split(strata, _spec("error_rate_parity"), validation_size=0.1)
     assert np.bincount(strata[validation], minlength=4)[2] <= 1
 
 

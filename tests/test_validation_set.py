@@ -69,7 +69,7 @@ def test_classes_as_groups_take_a_pair(data):
 def test_bad_validation_sets_name_the_argument(data, make, error, match):
     X, y, g, *_ = data
     with pytest.raises(error, match=match):
-        FORMLClassifier(max_epochs=1).fit(
+        FORMLClassifier(max_epochs=1, min_group_samples=5).fit(
             X, y, sensitive_features=g, validation_set=make(data)
         )
 
