@@ -5,15 +5,35 @@ from ._baselines import ReweightedClassifier
 from ._callbacks import WeightCollapseWarning
 from ._classifier import FORMLClassifier
 from ._compare import ComparisonResult, compare, default_estimators, plot_comparison
+from ._constraints import (
+    Constraint,
+    DemographicParity,
+    EqualizedOdds,
+    ErrorRateParity,
+    FalsePositiveRateParity,
+    TruePositiveRateParity,
+)
 from ._frontier import FrontierResult, pareto_front, sweep
 from ._module import MLP
 from ._net import FORMLNet
 from ._sampler import FORMLSampler
+from ._split import SmallGroupWarning
 from ._validation import FeatureScaleWarning, IndexMismatchWarning
+from ._weighting import FORMLWeights, TrainingRows, Weighting
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = [
     "ComparisonResult",
+    "Constraint",
+    "DemographicParity",
+    "EqualizedOdds",
+    "ErrorRateParity",
+    "FORMLWeights",
+    "FalsePositiveRateParity",
+    "SmallGroupWarning",
+    "TrainingRows",
+    "TruePositiveRateParity",
+    "Weighting",
     "FORMLClassifier",
     "FORMLNet",
     "FORMLSampler",
