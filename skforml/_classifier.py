@@ -1,6 +1,6 @@
 """FORMLClassifier: the scikit-learn face of FORML."""
 
-from numbers import Real
+from numbers import Integral, Real
 
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -10,7 +10,8 @@ from ._base import BaseReweightingClassifier
 from ._constraints import CONSTRAINT_NAMES, Constraint, make_constraint
 from ._losses import META_LOSSES, MetaObjective, make_meta_loss
 from ._meta_step import META_GRADIENTS, AutoLookahead, choose_engine
-from ._weighting import FORMLWeights
+from ._multistep import MultiStep
+from ._weighting import WEIGHT_MAPS, FORMLWeights
 
 
 class FORMLClassifier(BaseReweightingClassifier):
@@ -136,6 +137,25 @@ class FORMLClassifier(BaseReweightingClassifier):
         (the literal reference). ``"auto"`` (``"closed_form"`` in skforml
         0.1) picks ``"linear"`` when it applies, else ``"jvp"``. Train-mode
         BatchNorm falls back to ``"unrolled"`` with a warning.
+    reverse_lookahead : bool, default=False
+        Ablation (paper appendix, Tables 6-7): the lookahead climbs the
+        weighted training loss (``theta~ = theta + eta_c grad``) instead of
+        descending it, the reversed sign of the basic differential multiplier
+        method. The sign of the weight gradient flips with it; the weights
+        still descend the meta-loss.
+    weight_map : {"softmax", "logits", "inverse_square_l1"}, default="softmax"
+        Ablation (paper appendix, Table 9): how a row's weight follows from
+        its learned parameter ``w``. ``"softmax"``: ``softmax(w)`` over the
+        batch; ``"logits"``: the raw parameters as weights, clipped at 0 and
+        normalised over the batch; ``"inverse_square_l1"``: ``1 / (1 + w**2)``
+        normalised over the batch, so a parameter that grows large sends its
+        weight to zero (our reading: the paper gives no formula). See
+        :mod:`skforml._weighting`.
+    lookahead_steps : int, default=1
+        Ablation: SGD steps of the lookahead (Algorithm 1 takes one). More
+        than one differentiates through all steps by autograd (see
+        :mod:`skforml._multistep`), whatever ``meta_gradient`` says; every
+        step has the rate ``lookahead_lr``.
     validation_size : float or int, default=0.1
         Share or number of rows held out for the meta-loss.
     validation_batch_size : int, default=None
@@ -229,6 +249,9 @@ class FORMLClassifier(BaseReweightingClassifier):
         "tolerance": [None, Interval(Real, 0, None, closed="neither")],
         "worst_group_lift": [Interval(Real, 0, None, closed="left")],
         "meta_gradient": [StrOptions(set(META_GRADIENTS))],
+        "reverse_lookahead": ["boolean"],
+        "weight_map": [StrOptions(set(WEIGHT_MAPS))],
+        "lookahead_steps": [Interval(Integral, 1, None, closed="left")],
         "loss_ema_decay": [Interval(Real, 0, 1, closed="left")],
     }
 
@@ -250,6 +273,9 @@ class FORMLClassifier(BaseReweightingClassifier):
         constraint="equalized_odds",
         tolerance=None,
         meta_gradient="auto",
+        reverse_lookahead=False,
+        weight_map="softmax",
+        lookahead_steps=1,
         validation_size=0.1,
         validation_batch_size=None,
         min_group_samples="auto",
@@ -275,6 +301,9 @@ class FORMLClassifier(BaseReweightingClassifier):
         self.constraint = constraint
         self.tolerance = tolerance
         self.meta_gradient = meta_gradient
+        self.reverse_lookahead = reverse_lookahead
+        self.weight_map = weight_map
+        self.lookahead_steps = lookahead_steps
         self.validation_size = validation_size
         self.validation_batch_size = validation_batch_size
         self.min_group_samples = min_group_samples
@@ -326,6 +355,8 @@ class FORMLClassifier(BaseReweightingClassifier):
         )
 
     def _make_engine(self, module):
+        if self.lookahead_steps > 1:
+            return MultiStep(self.lookahead_steps)
         return choose_engine(module, self.meta_gradient)
 
     def _make_meta_objective(self, spec, device, row_loss):
@@ -337,14 +368,28 @@ class FORMLClassifier(BaseReweightingClassifier):
     def _lookahead_lr(self, net):
         if self.lookahead_lr == "auto":
             adaptive = not isinstance(net.optimizer_, torch.optim.SGD)
-            return AutoLookahead(self.lr, adaptive)
-        return self.lookahead_lr or self.lr
+            rate = AutoLookahead(self.lr, adaptive)
+        else:
+            rate = self.lookahead_lr or self.lr
+        return _Reversed(rate) if self.reverse_lookahead else rate
 
     def _make_weighting(self):
-        return FORMLWeights(self.meta_lr)
+        sign = -1 if self.reverse_lookahead else 1
+        return FORMLWeights(self.meta_lr, self.weight_map, lookahead_sign=sign)
 
     def _tolerance(self):
         return self.tolerance
 
     def _selects_epoch(self):
         return self.tolerance is not None
+
+
+class _Reversed:
+    """A lookahead rate of the opposite sign: the lookahead climbs the loss."""
+
+    def __init__(self, rate):
+        self.rate = rate
+
+    def __call__(self, gradients):
+        rate = self.rate(gradients) if callable(self.rate) else self.rate
+        return -rate

@@ -435,8 +435,11 @@ def run_engine(engine, *args):
     """Start ``engine`` on a batch.
 
     A linear network that calls a layer more or less than once per forward
-    goes through the jvp engine instead.
+    goes through the jvp engine instead. ``engine`` may also be a factory
+    called with the arguments (e.g. :class:`~skforml._multistep.MultiStep`).
     """
+    if callable(engine):
+        return engine(*args)
     if engine == "linear":
         try:
             return LinearEngine(*args)

@@ -19,6 +19,25 @@ the root of a running mean of ``mean_j u_j**2`` (one scalar, as in RMSprop)
 and clipped at ``MAX_STEP`` such units. A step then moves a batch's logits by
 about ``meta_lr`` in root-mean-square, whatever the batch size, learning rate
 or gradient scale.
+
+Ablations (paper appendix, Tables 6 and 9)
+------------------------------------------
+``weight_map`` says how a row's weight follows from its parameter ``w``:
+``"softmax"`` (the paper's and the default) weights a batch with
+``softmax(w[B])``; ``"logits"`` uses the raw parameters as weights, clipped
+at 0 and normalised over the batch (``max(w, 0) / sum max(w, 0)``, as in
+learning to reweight; ``w`` starts at 1); ``"inverse_square_l1"`` weights
+rows by ``1 / (1 + w**2)`` normalised over the batch, so that a parameter
+that grows large in either direction sends its weight to zero (our reading of
+the appendix's "inverse square L1", which gives no formula; ``w`` starts at
+1 so that the first gradient is not zero). For the two ablation maps the step
+is the RMS-normalised gradient of the meta-loss through the map,
+``n p_j f'(w_j) / f(w_j) (d_j - sum_i p_i d_i)`` (``f`` the unnormalised
+weight, ``n`` the batch's rows), not the softmax map's exponentiated step.
+
+A reversed lookahead (``lookahead_sign=-1``, the lookahead climbs the
+training loss) flips the sign of ``dL_f/dw``: the step then moves along
+``-(d_j - sum_i p_i d_i)``.
 """
 
 from abc import ABC, abstractmethod
@@ -97,6 +116,10 @@ class Weighting(ABC):
             else torch.log(torch.as_tensor(prior, dtype=torch.float32, device=device))
         )
 
+    def _log_weights(self, logits):
+        """Unnormalised log-weights of parameters ``logits`` (the identity here)."""
+        return logits
+
     def _with_prior(self, logits, rows=None):
         if self.log_prior is None:
             return logits
@@ -104,7 +127,7 @@ class Weighting(ABC):
 
     def batch_weights(self, rows):
         """Weights of a batch's losses, summing to 1 (0 if all caller weights are 0)."""
-        logits = self._with_prior(self.logits[rows], rows)
+        logits = self._with_prior(self._log_weights(self.logits[rows]), rows)
         return torch.softmax(logits, dim=0).nan_to_num(nan=0.0)
 
     def lookahead_weights(self, rows):
@@ -130,7 +153,7 @@ class Weighting(ABC):
 
     def weights(self):
         """Weights of all training rows, mean 1 (caller weights included)."""
-        logits = self._with_prior(self.logits)
+        logits = self._with_prior(self._log_weights(self.logits))
         return torch.softmax(logits, dim=0) * len(logits)
 
     def effective_sample_fraction(self):
@@ -139,7 +162,7 @@ class Weighting(ABC):
         The caller's ``sample_weight`` is left out: it is data, not a sign
         that the learned weights collapsed.
         """
-        w = torch.softmax(self.logits, dim=0)
+        w = torch.softmax(self._log_weights(self.logits), dim=0)
         return float(1.0 / (w.pow(2).sum() * len(w)))
 
     def state_dict(self):
@@ -150,6 +173,43 @@ class Weighting(ABC):
         self.logits = state["logits"].clone()
 
 
+@dataclass(frozen=True)
+class WeightMap:
+    """A map from a row's parameter ``w`` to its unnormalised weight ``f(w)``.
+
+    Attributes
+    ----------
+    initial : float
+        Parameter of every row at the start (all rows weigh the same).
+    log_weight : callable
+        ``log f(w)``, elementwise (``-inf`` for a weight of 0).
+    score : callable or None
+        ``f'(w) / f(w)``; None for softmax, whose step is exponentiated.
+
+    """
+
+    initial: float
+    log_weight: object
+    score: object = None
+
+
+def _relu_log(w):
+    return torch.log(w.clamp(min=0))
+
+
+def _relu_score(w):
+    return torch.where(w > 0, 1 / w.clamp(min=1e-12), torch.zeros_like(w))
+
+
+WEIGHT_MAPS = {
+    "softmax": WeightMap(0.0, lambda w: w),
+    "logits": WeightMap(1.0, _relu_log, _relu_score),
+    "inverse_square_l1": WeightMap(
+        1.0, lambda w: -torch.log1p(w.pow(2)), lambda w: -2 * w / (1 + w.pow(2))
+    ),
+}
+
+
 class FORMLWeights(Weighting):
     """FORML's learned weights: an exponentiated-gradient step per batch.
 
@@ -158,17 +218,31 @@ class FORMLWeights(Weighting):
     meta_lr : float
         Root-mean-square change of a batch's logits per step (see the module
         doc). ``strength`` multiplies it; the tolerance controller sets it.
+    weight_map : {"softmax", "logits", "inverse_square_l1"}, default="softmax"
+        How a row's weight follows from its parameter (see the module doc).
+    lookahead_sign : {1, -1}, default=1
+        Sign of the lookahead step: -1 when the lookahead climbs the
+        training loss, which flips the direction of the weight step.
 
     """
 
     uses_meta_step = True
 
-    def __init__(self, meta_lr):
+    def __init__(self, meta_lr, weight_map="softmax", lookahead_sign=1):
+        if weight_map not in WEIGHT_MAPS:
+            raise ValueError(
+                f"weight_map must be one of {sorted(WEIGHT_MAPS)}; got {weight_map!r}."
+            )
         self.meta_lr = meta_lr
         self.strength = 1.0
+        self.weight_map = weight_map
+        self.lookahead_sign = lookahead_sign
 
     def initial_logits(self, rows):
-        return np.zeros(rows.n_rows)
+        return np.full(rows.n_rows, WEIGHT_MAPS[self.weight_map].initial)
+
+    def _log_weights(self, logits):
+        return WEIGHT_MAPS[self.weight_map].log_weight(logits)
 
     def start(self, rows, device):
         super().start(rows, device)
@@ -176,7 +250,12 @@ class FORMLWeights(Weighting):
         self.n_steps = 0
 
     def update(self, rows, d, p):
-        direction = d - (p * d).sum()
+        direction = self.lookahead_sign * (d - (p * d).sum())
+        weight_map = WEIGHT_MAPS[self.weight_map]
+        if weight_map.score is not None:
+            # The gradient through the map: n p_j f'(w_j) / f(w_j) u_j.
+            score = weight_map.score(self.logits[rows])
+            direction = len(p) * p * score * direction
         # Only rows of positive caller weight take part in the step and its
         # scale; a meta-gradient that overflowed (e.g. unscaled features of
         # ~1e15 overflow the float32 lookahead) carries no direction, and the
