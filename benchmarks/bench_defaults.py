@@ -30,14 +30,22 @@ from skforml import FORMLClassifier
 from skforml.datasets import load_adult, load_digits_noisy, make_biased_classification
 from skforml.metrics import fairness_report
 
+TPR = {"constraint": "true_positive_rate_parity"}
 CONFIGS = {
     "uniform": {"meta_lr": 0.0},
     "defaults": {},
+    "meta_lr=0.01": {"meta_lr": 0.01},
+    "meta_lr=0.02": {"meta_lr": 0.02},
     "meta_lr=0.03": {"meta_lr": 0.03},
     "meta_lr=0.05": {"meta_lr": 0.05},
     "lookahead_lr=lr": {"lookahead_lr": None},
-    "tolerance=0.03": {"tolerance": 0.03},
-    "tolerance=0.05": {"tolerance": 0.05},
+    "e20 meta_lr=0.03": {"max_epochs": 20, "meta_lr": 0.03},
+    "e20 meta_lr=0.05": {"max_epochs": 20, "meta_lr": 0.05},
+    "e30 meta_lr=0.03": {"max_epochs": 30, "meta_lr": 0.03},
+    "tolerance=0.02": {"tolerance": 0.02, **TPR},
+    "tolerance=0.03": {"tolerance": 0.03, **TPR},
+    "tolerance=0.05": {"tolerance": 0.05, **TPR},
+    "tolerance=0.1": {"tolerance": 0.1, **TPR},
 }
 
 
@@ -91,7 +99,16 @@ def run(dataset, config, seed):
     seconds = time.perf_counter() - start
     sensitive = y_te if g_te is None else g_te
     report = fairness_report(y_te, clf.predict(X_te), sensitive_features=sensitive)
-    return dataset, config, seed, report.accuracy, report.tprd, report.max_fnr, best, seconds
+    return (
+        dataset,
+        config,
+        seed,
+        report.accuracy,
+        report.tprd,
+        report.max_fnr,
+        best,
+        seconds,
+    )
 
 
 def main(argv=None):
@@ -102,13 +119,18 @@ def main(argv=None):
     parser.add_argument("--n-jobs", type=int, default=2)
     args = parser.parse_args(argv)
     tasks = [
-        (d, c, s) for d in args.datasets for c in args.configs for s in range(args.seeds)
+        (d, c, s)
+        for d in args.datasets
+        for c in args.configs
+        for s in range(args.seeds)
     ]
     rows = Parallel(n_jobs=args.n_jobs)(delayed(run)(*task) for task in tasks)
     for dataset in args.datasets:
         print(f"\n{dataset} ({args.seeds} seeds)")
-        print(f"{'config':18s} {'accuracy':>14s} {'TPRD':>14s} {'max FNR':>14s} "
-              f"{'fit s':>6s}")
+        print(
+            f"{'config':18s} {'accuracy':>14s} {'TPRD':>14s} {'max FNR':>14s} "
+            f"{'fit s':>6s}"
+        )
         for config in args.configs:
             v = np.array([r[3:] for r in rows if r[:2] == (dataset, config)])
             cells = " ".join(
@@ -116,8 +138,10 @@ def main(argv=None):
             )
             print(f"{config:18s} {cells} {v[:, 4].mean():6.1f}")
             if config == "uniform":
-                print(f"{'uniform best epoch':18s} {v[:, 3].mean():.3f} +- "
-                      f"{v[:, 3].std():.3f}  (oracle: best test epoch)")
+                print(
+                    f"{'uniform best epoch':18s} {v[:, 3].mean():.3f} +- "
+                    f"{v[:, 3].std():.3f}  (oracle: best test epoch)"
+                )
 
 
 if __name__ == "__main__":

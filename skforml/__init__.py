@@ -1,6 +1,7 @@
 """skforml: FORML fairness reweighting for neural networks, scikit-learn style."""
 
 from ._audit import plot_sample_weights, rank_downweighted, weight_summary
+from ._base import MissingSensitiveFeaturesWarning
 from ._baselines import ReweightedClassifier
 from ._callbacks import WeightCollapseWarning
 from ._classifier import FORMLClassifier
@@ -14,7 +15,7 @@ from ._constraints import (
     TruePositiveRateParity,
 )
 from ._frontier import FrontierResult, pareto_front, sweep
-from ._module import MLP
+from ._module import MLP, SmallCNN
 from ._net import FORMLNet
 from ._sampler import FORMLSampler
 from ._split import SmallGroupWarning
@@ -41,7 +42,9 @@ __all__ = [
     "FrontierResult",
     "IndexMismatchWarning",
     "MLP",
+    "MissingSensitiveFeaturesWarning",
     "ReweightedClassifier",
+    "SmallCNN",
     "WeightCollapseWarning",
     "compare",
     "default_estimators",

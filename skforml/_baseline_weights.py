@@ -133,7 +133,9 @@ class LabelBiasWeighting(Weighting):
         self.positive = torch.as_tensor(rows.y == 1, device=device)
         self.groups = torch.as_tensor(rows.groups, device=device)
         self.membership = F.one_hot(self.groups, rows.n_groups).bool()
-        self.multipliers = torch.zeros(rows.n_groups, dtype=torch.float64, device=device)
+        self.multipliers = torch.zeros(
+            rows.n_groups, dtype=torch.float64, device=device
+        )
         self.history = []
         self.train_data = None
         self._set_logits()

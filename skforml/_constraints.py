@@ -202,7 +202,7 @@ def _cell_spec(cell_key, bucket_key, present, strata, names, *, pools_labels, de
 
 
 def rate_spread(hit, rows, groups):
-    """max - min over groups of the mean of ``hit`` over ``rows`` of the group.
+    """Max - min over groups of the mean of ``hit`` over ``rows`` of the group.
 
     Groups without such rows are left out; 0 when none remain.
     """

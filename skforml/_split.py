@@ -105,6 +105,8 @@ def balanced_validation_split(
         therefore needs at least that many validation rows.
     rng : numpy.random.RandomState
         Source of randomness.
+    groups_are_classes : bool, default=False
+        Whether the groups are the classes (errors then name ``y`` only).
 
     Returns
     -------
@@ -133,7 +135,9 @@ def balanced_validation_split(
             continue
         spare = capacity[members] - allocation[members]
         if spare.sum() < short:
-            source = "y gives" if groups_are_classes else "sensitive_features and y give"
+            source = (
+                "y gives" if groups_are_classes else "sensitive_features and y give"
+            )
             raise ValueError(
                 f"The balanced validation split needs at least "
                 f"min_group_samples={min_group_samples} validation rows of "

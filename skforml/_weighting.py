@@ -142,13 +142,13 @@ class Weighting(ABC):
         """
         return self.batch_weights(rows)
 
-    def begin_fit(self, net, dataset):
+    def begin_fit(self, net, dataset):  # noqa: B027 - an optional hook
         """Called when training starts, with the training rows' dataset."""
 
-    def end_epoch(self, net):
+    def end_epoch(self, net):  # noqa: B027 - an optional hook
         """Called after every epoch, with the net in its current state."""
 
-    def end_fit(self, net):
+    def end_fit(self, net):  # noqa: B027 - an optional hook
         """Called when training ends; drop references to data here."""
 
     def weights(self):

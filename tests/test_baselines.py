@@ -8,7 +8,9 @@ from sklearn.model_selection import GridSearchCV
 
 from skforml import ReweightedClassifier
 from skforml._baseline_weights import LabelBiasWeighting, LearningToReweight
+from skforml._baselines import WEIGHTINGS
 from skforml._weighting import TrainingRows
+from skforml.datasets import make_biased_classification
 
 
 def start(weighting, y, groups, sample_weight=None):
@@ -24,9 +26,6 @@ def start(weighting, y, groups, sample_weight=None):
     weighting.start(rows, torch.device("cpu"))
     return weighting
 
-
-from skforml._baselines import WEIGHTINGS
-from skforml.datasets import make_biased_classification
 
 TINY = {"hidden_layer_sizes": (8,), "max_epochs": 1, "random_state": 0}
 

@@ -775,3 +775,40 @@ def test_cuda_fit_matches_cpu(biased_data):
     assert np.mean(gpu.predict(X) == cpu.predict(X)) > 0.98
     restored = pickle.loads(pickle.dumps(gpu))
     np.testing.assert_allclose(restored.predict_proba(X), gpu.predict_proba(X))
+
+
+# ------------------------------------------- sensitive features that never came
+
+
+# fairlearn's own pandas deprecation, not ours.
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_warns_when_a_fairlearn_reduction_drops_sensitive_features(biased_data):
+    from fairlearn.reductions import ExponentiatedGradient, TruePositiveRateParity
+
+    from skforml._base import MissingSensitiveFeaturesWarning
+
+    X, y, groups = biased_data
+    reduction = ExponentiatedGradient(
+        FORMLClassifier(max_epochs=1, random_state=0),
+        constraints=TruePositiveRateParity(),
+        max_iter=2,
+    )
+    with pytest.warns(MissingSensitiveFeaturesWarning, match="fairlearn"):
+        reduction.fit(X, y, sensitive_features=groups)
+
+
+def test_warns_when_requested_sensitive_features_do_not_arrive(biased_data):
+    from skforml._base import MissingSensitiveFeaturesWarning
+
+    X, y, _ = biased_data
+    with sklearn.config_context(enable_metadata_routing=True):
+        clf = FORMLClassifier(max_epochs=1, random_state=0)
+        clf.set_fit_request(sensitive_features=True)
+        with pytest.warns(MissingSensitiveFeaturesWarning, match="requests them"):
+            clf.fit(X, y)
+
+
+def test_no_warning_without_a_request_or_a_wrapper(biased_data):
+    X, y, _ = biased_data
+    # pytest turns warnings into errors: a spurious warning fails here.
+    FORMLClassifier(max_epochs=1, random_state=0).fit(X, y)

@@ -7,6 +7,7 @@ The settings are tiny to keep this file fast, yet large enough for
 ``check_classifiers_train`` (accuracy > 0.83 on its blobs).
 """
 
+import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skforml import FORMLClassifier
@@ -38,4 +39,16 @@ def _expected_failed_checks(estimator):
     [ESTIMATOR], expected_failed_checks=_expected_failed_checks, xfail_strict=True
 )
 def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
+
+
+# The same checks on default parameters: the defaults must work on small data
+# (min_group_samples="auto" lowers its count there, with a SmallGroupWarning).
+@parametrize_with_checks(
+    [FORMLClassifier()],
+    expected_failed_checks=_expected_failed_checks,
+    xfail_strict=True,
+)
+@pytest.mark.filterwarnings("ignore::skforml.SmallGroupWarning")
+def test_sklearn_compatible_estimator_on_defaults(estimator, check):
     check(estimator)
