@@ -22,7 +22,15 @@ from skorch.helper import predefined_split
 from torch import nn
 
 from ._constraints import make_constraint, measured_constraint
-from ._data import BatchIterator, RowDataset
+from ._data import (
+    DatasetRows,
+    RowDataset,
+    batch_loader,
+    check_dataset,
+    dataset_targets,
+    is_torch_dataset,
+    take_rows,
+)
 from ._groups import encode_sensitive_features, stratum_ids
 from ._module import MLP
 from ._net import FORMLNet
@@ -39,6 +47,7 @@ from ._validation import (
     check_index_alignment,
     check_predict_data,
     check_sample_weight_nonnegative,
+    check_targets,
     check_validation_set,
     check_validation_size,
 )
@@ -61,17 +70,23 @@ def _tensor_view(array):
 class FitData:
     """The checked arguments of ``fit``.
 
-    ``groups`` are the group codes of the rows (the label codes when
-    ``groups_are_classes``); ``group_names`` their names.
+    ``X`` is a float32 array, or a caller's torch Dataset whose items have
+    shape ``item_shape``. ``groups`` are the group codes of the rows (the
+    label codes when ``groups_are_classes``); ``group_names`` their names.
     """
 
-    X: np.ndarray
+    X: np.ndarray | torch.utils.data.Dataset
     y: np.ndarray
     encoder: LabelEncoder
     groups: np.ndarray
     group_names: list
     groups_are_classes: bool
     sample_weight: np.ndarray | None
+    item_shape: tuple = ()
+
+    def rows(self, index):
+        """``X`` of the rows ``index`` as an array (a Dataset's are read)."""
+        return take_rows(self.X, index, self.item_shape)
 
     @property
     def classes(self):
@@ -101,8 +116,10 @@ class ValidationRows:
 
 
 def distribution_weights(strata_train, strata_valid):
-    """Weight of each validation row: its stratum's training share over its
-    validation share (1 where the stratum has no training rows)."""
+    """Weight of each validation row: its stratum's training over validation share.
+
+    1 where the stratum has no training rows.
+    """
     size = max(strata_train.max(initial=0), strata_valid.max(initial=0)) + 1
     train = np.bincount(strata_train, minlength=size) / max(len(strata_train), 1)
     valid = np.bincount(strata_valid, minlength=size) / max(len(strata_valid), 1)
@@ -141,6 +158,8 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
             Interval(Integral, 1, None, closed="left"),
         ],
         "device": [str, torch.device],
+        "num_workers": [Interval(Integral, 0, None, closed="left")],
+        "precision": [StrOptions({"float32", "bfloat16"})],
         "warm_start": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -169,7 +188,13 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(
-        self, X, y, *, sensitive_features=None, sample_weight=None, validation_set=None
+        self,
+        X,
+        y=None,
+        *,
+        sensitive_features=None,
+        sample_weight=None,
+        validation_set=None,
     ):
         """Fit the network on weighted rows (see the subclasses' ``fit``)."""
         device = check_device(self.device)
@@ -202,7 +227,14 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
         """Step 1: the checked data, labels and groups (:class:`FitData`)."""
         if self.module is None:
             check_hidden_layer_sizes(self.hidden_layer_sizes)
-        X, y_encoded, encoder = check_fit_data(self, X, y, reset=not continuing)
+        if is_torch_dataset(X):
+            item_shape = check_dataset(self, X, reset=not continuing)
+            if y is None:
+                y = dataset_targets(X, self.num_workers)
+            y_encoded, encoder = check_targets(self, X, y)
+        else:
+            X, y_encoded, encoder = check_fit_data(self, X, y, reset=not continuing)
+            item_shape = X.shape[1:]
         n_samples = len(y_encoded)
         check_validation_size(self.validation_size, n_samples)
         sample_weight = check_sample_weight_nonnegative(sample_weight, n_samples)
@@ -217,7 +249,7 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
                 )
         return FitData(
             X, y_encoded, encoder, groups, names,
-            sensitive_features is None, sample_weight,
+            sensitive_features is None, sample_weight, item_shape,
         )  # fmt: skip
 
     def _check_continuation(self, data):
@@ -242,7 +274,7 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
         if not self._uses_validation():
             nothing = everything[:0]
             return ValidationRows(
-                everything, data.X[nothing], data.y[nothing], data.groups[nothing],
+                everything, data.rows(nothing), data.y[nothing], data.groups[nothing],
                 cells[nothing], 1, nothing,
             )  # fmt: skip
         if validation_set is not None:
@@ -260,7 +292,7 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
             groups_are_classes=data.groups_are_classes,
         )
         return ValidationRows(
-            train_index, data.X[held_out], data.y[held_out], data.groups[held_out],
+            train_index, data.rows(held_out), data.y[held_out], data.groups[held_out],
             cells[held_out], min_group_samples, held_out,
         )  # fmt: skip
 
@@ -340,9 +372,13 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
         """Step 4: run the epochs on ``X``; the net holds no data once it returns.
 
         Training rows are fetched from ``X`` by index, so ``fit`` makes no
-        copy of them (only of the validation rows).
+        copy of them (only of the validation rows); a Dataset's items are
+        loaded batch by batch.
         """
         net, validation = self.net_, self._validation
+        net.autocast_dtype_ = {"float32": None, "bfloat16": torch.bfloat16}[
+            self.precision
+        ]
         has_validation = len(validation.y) > 0
         if has_validation:
             X_val = torch.as_tensor(validation.X)
@@ -355,11 +391,16 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
             net.train_split = predefined_split(RowDataset(X_val, y_val))
             net.valid_groups_ = validation.groups
             net.valid_row_weights_ = validation.row_weights
-        dataset = RowDataset(
-            _tensor_view(X),
-            torch.from_numpy(y_encoded),
-            index=torch.from_numpy(validation.train_index),
-        )
+        if is_torch_dataset(X):
+            dataset = DatasetRows(
+                X, torch.from_numpy(y_encoded), index=validation.train_index
+            )
+        else:
+            dataset = RowDataset(
+                _tensor_view(X),
+                torch.from_numpy(y_encoded),
+                index=torch.from_numpy(validation.train_index),
+            )
         try:
             with self._seeded_torch(net.device):
                 # skorch ends training on KeyboardInterrupt and keeps the model
@@ -405,13 +446,22 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
             train_split=None,
             classes=list(range(n_classes)),
             dataset=RowDataset,
-            iterator_train=BatchIterator,
+            iterator_train=batch_loader,
             iterator_train__shuffle=True,
             iterator_train__seed=shuffle_seed,
-            iterator_valid=BatchIterator,
+            iterator_valid=batch_loader,
             iterator_valid__with_rows=False,
             # Prediction has no per-row state: large batches are just faster.
             iterator_valid__batch_size=max(self.batch_size, 4096),
+            # Used by DataLoaders of a caller's Dataset only.
+            **{
+                f"iterator_{stage}__{key}": value
+                for stage in ("train", "valid")
+                for key, value in (
+                    ("num_workers", self.num_workers),
+                    ("pin_memory", device.type == "cuda"),
+                )
+            },
             device=device,
             callbacks=self.callbacks,
             verbose=self.verbose,
@@ -437,8 +487,9 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to score.
+        X : array-like of shape (n_samples, n_features) or torch Dataset
+            Rows to score, shaped as in ``fit`` (a Dataset's items are ``x``
+            or ``(x, ...)``).
 
         Returns
         -------
@@ -447,8 +498,12 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
 
         """
         check_is_fitted(self)
-        X = check_predict_data(self, X)
-        logits = self.net_.forward(RowDataset(_tensor_view(X)), device="cpu")
+        if is_torch_dataset(X):
+            check_dataset(self, X, reset=False)
+            dataset = DatasetRows(X)
+        else:
+            dataset = RowDataset(_tensor_view(check_predict_data(self, X)))
+        logits = self.net_.forward(dataset, device="cpu")
         return torch.softmax(logits.double(), dim=1).numpy()
 
     def predict(self, X):
@@ -456,7 +511,7 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features) or torch Dataset
             Rows to classify.
 
         Returns

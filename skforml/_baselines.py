@@ -146,6 +146,15 @@ class ReweightedClassifier(BaseReweightingClassifier):
         validation batch.
     device : str or torch.device, default="cpu"
         Device of the network and weights, e.g. ``"cuda"``.
+    num_workers : int, default=0
+        Worker processes that load the batches when ``X`` is a torch
+        ``Dataset`` (a ``DataLoader``'s ``num_workers``); arrays are indexed
+        in the main process. With a CUDA ``device`` the batches are pinned
+        and copied without blocking.
+    precision : {"float32", "bfloat16"}, default="float32"
+        ``"bfloat16"`` runs the network's forward passes under
+        :func:`torch.autocast` (mixed precision); the parameters, the weights
+        and the meta step's sums and dot products stay in float32.
     warm_start : bool, default=False
         Continue training the fitted network and weights on the next ``fit``
         with the same data instead of starting over.
@@ -243,6 +252,8 @@ class ReweightedClassifier(BaseReweightingClassifier):
         validation_batch_size=None,
         min_group_samples="auto",
         device="cpu",
+        num_workers=0,
+        precision="float32",
         warm_start=False,
         random_state=None,
         verbose=0,
@@ -264,23 +275,40 @@ class ReweightedClassifier(BaseReweightingClassifier):
         self.validation_batch_size = validation_batch_size
         self.min_group_samples = min_group_samples
         self.device = device
+        self.num_workers = num_workers
+        self.precision = precision
         self.warm_start = warm_start
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
 
     def fit(
-        self, X, y, *, sensitive_features=None, sample_weight=None, validation_set=None
+        self,
+        X,
+        y=None,
+        *,
+        sensitive_features=None,
+        sample_weight=None,
+        validation_set=None,
     ):
         """Fit the network with the rows weighted by ``weighting``.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data (dense, finite).
-        y : array-like of shape (n_samples,)
+        X : array-like of shape (n_samples, n_features) or (n_samples, ...), \
+                or torch Dataset
+            Training data (dense, finite); rows of any shape (images,
+            sequences) with a ``module``. A :class:`torch.utils.data.Dataset`
+            (data that need not fit in memory) has items ``x`` or ``(x, y)``;
+            its items are loaded in batches through a ``DataLoader`` (see
+            ``num_workers``), and the validation rows are read once into
+            memory. ``sample_weights_`` then has one weight per item.
+        y : array-like of shape (n_samples,) or None
             Labels of any type, at least two classes (exactly two for
             ``weighting="label_bias"``).
+            None only when ``X`` is a Dataset: the labels are then
+            ``X.targets`` if it has them, else the ``y`` of its items, read
+            in one pass.
         sensitive_features : array-like, Series, list or DataFrame, default=None
             Sensitive group of each row; several columns form intersectional
             groups. None uses the classes as the groups.

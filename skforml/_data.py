@@ -1,13 +1,17 @@
-"""Whole-batch data access for the training loop.
+"""Data access of the training loop: arrays and torch Datasets.
 
 skorch's default loading fetches rows one by one through
 ``Dataset.__getitem__`` and collates them, which dominates an epoch of a small
-network. These classes index whole batches at once and carry the training
-rows' ids, which the weight store needs.
+network. For arrays, :class:`RowDataset` and :class:`BatchIterator` index
+whole batches at once. A caller's :class:`torch.utils.data.Dataset` (data
+that need not fit in memory) goes through a ``DataLoader`` instead
+(:class:`DatasetRows`, :func:`batch_loader`). Either way every training
+batch carries its rows' ids, which the weighting needs.
 """
 
+import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 
 class RowDataset(Dataset):
@@ -80,3 +84,187 @@ class BatchIterator:
             else:
                 X, y = self.dataset.batch(positions)
             yield (X, y, positions) if self.with_rows else (X, y)
+
+
+# ------------------------------------------------------------ torch Datasets
+
+
+def is_torch_dataset(X):
+    """Whether ``X`` is a caller's :class:`torch.utils.data.Dataset`.
+
+    skforml's own :class:`RowDataset` is an array in disguise, not a caller's
+    dataset.
+    """
+    return isinstance(X, Dataset) and not isinstance(X, RowDataset)
+
+
+def item_input(item):
+    """The input ``x`` of a dataset item ``x`` or ``(x, y, ...)``, as a tensor.
+
+    Floating inputs become float32, the dtype of the network's parameters;
+    other dtypes (``uint8`` images ...) are left to the module.
+    """
+    x = item[0] if isinstance(item, (tuple, list)) else item
+    x = torch.as_tensor(x)
+    if x.is_floating_point() and x.dtype != torch.float32:
+        x = x.float()
+    return x
+
+
+class DatasetRows(Dataset):
+    """Items ``(x, y, position)`` of a caller's torch Dataset.
+
+    Position ``i`` is item ``index[i]`` of ``dataset`` (default: every item);
+    ``y`` holds the encoded labels of all items (None at prediction: 0).
+    The position travels with the item so that the weighting can find the
+    row's weight in a batch that a ``DataLoader`` assembled.
+    """
+
+    def __init__(self, dataset, y=None, index=None):
+        self.dataset = dataset
+        self.y = y
+        self.index = index
+
+    def __len__(self):
+        return len(self.dataset) if self.index is None else len(self.index)
+
+    def __getitem__(self, position):
+        row = position if self.index is None else int(self.index[position])
+        y = self.y[row] if self.y is not None else 0
+        return item_input(self.dataset[row]), y, position
+
+
+class _Collate:
+    """``default_collate``; drops the positions for validation and prediction."""
+
+    def __init__(self, with_rows):
+        self.with_rows = with_rows
+
+    def __call__(self, items):
+        batch = default_collate(items)
+        return batch if self.with_rows else batch[:2]
+
+
+def batch_loader(
+    dataset,
+    batch_size,
+    shuffle=False,
+    seed=0,
+    with_rows=True,
+    num_workers=0,
+    pin_memory=False,
+):
+    """The batches of ``dataset``: skorch's ``iterator_train``/``iterator_valid``.
+
+    Arrays (a :class:`RowDataset`) go through :class:`BatchIterator`, which
+    indexes whole batches in the main process; a caller's dataset
+    (:class:`DatasetRows`) goes through a :class:`~torch.utils.data.DataLoader`
+    with ``num_workers`` worker processes (kept alive across epochs) and, for
+    a CUDA device, pinned memory, so that batches reach the device with
+    ``non_blocking`` copies. Shuffling is seeded by ``seed`` either way.
+    """
+    if isinstance(dataset, RowDataset):
+        return BatchIterator(dataset, batch_size, shuffle, seed, with_rows)
+    # The order is BatchIterator's (randperm of a generator seeded once), so
+    # a Dataset trains like the array of its items; the workers' seeds come
+    # from a second generator, not from torch's global one (dropout's).
+    order = torch.Generator().manual_seed(int(seed))
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=_Permutations(len(dataset), order) if shuffle else None,
+        generator=torch.Generator().manual_seed(int(seed) + 1),
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+        pin_memory=pin_memory,
+        collate_fn=_Collate(with_rows),
+    )
+
+
+class _Permutations(Sampler):
+    """A new ``randperm`` of ``generator`` per pass, as :class:`BatchIterator`."""
+
+    def __init__(self, n_rows, generator):
+        self.n_rows = n_rows
+        self.generator = generator
+
+    def __len__(self):
+        return self.n_rows
+
+    def __iter__(self):
+        return iter(torch.randperm(self.n_rows, generator=self.generator).tolist())
+
+
+def dataset_targets(dataset, num_workers=0):
+    """The labels of every item of ``dataset``, read once.
+
+    ``dataset.targets`` (torchvision's convention) when it exists, else the
+    ``y`` of every item ``(x, y)``, read in one pass (which loads every
+    item: pass ``y`` to ``fit`` to avoid it).
+    """
+    targets = getattr(dataset, "targets", None)
+    if targets is not None:
+        return np.asarray(targets)
+    loader = DataLoader(_Targets(dataset), batch_size=256, num_workers=num_workers)
+    return np.concatenate([np.asarray(batch) for batch in loader])
+
+
+class _Targets(Dataset):
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, row):
+        item = self.dataset[row]
+        if not isinstance(item, (tuple, list)) or len(item) < 2:
+            raise ValueError(
+                "y is None, so the labels are read from the dataset, but its "
+                f"items are not (x, y) pairs (item {row} is a "
+                f"{type(item).__name__}); pass y to fit."
+            )
+        return item[1]
+
+
+def take_rows(X, index, item_shape=None):
+    """Rows ``index`` of an array, or items ``index`` of a Dataset stacked.
+
+    A Dataset's items are materialised (the validation rows are few); an
+    empty ``index`` gives an empty float32 array of rows of ``item_shape``.
+    """
+    if not is_torch_dataset(X):
+        return X[index]
+    if len(index) == 0:
+        return np.zeros((0, *item_shape), dtype=np.float32)
+    return torch.stack([item_input(X[int(row)]) for row in index]).numpy()
+
+
+def check_dataset(estimator, dataset, *, reset, name="X"):
+    """The shape of a Dataset's inputs; sets or checks ``input_shape_``.
+
+    Only the first item is read: a Dataset may be larger than memory, so its
+    values are not scanned (finiteness is the caller's business).
+    ``n_features_in_`` is the first axis of an item, as ``X.shape[1]`` is
+    for an array.
+    """
+    if len(dataset) == 0:
+        raise ValueError(f"{name} is an empty Dataset; it needs at least one item.")
+    shape = tuple(item_input(dataset[0]).shape)
+    if len(shape) != 1 and getattr(estimator, "module", None) is None:
+        raise ValueError(
+            f"{name} holds items of shape {shape}, but the built-in MLP "
+            "(module=None) takes 1-D items of n_features values. Pass a module "
+            "(e.g. skforml.SmallCNN) to fit images or sequences."
+        )
+    if reset:
+        estimator.n_features_in_ = shape[0] if shape else 1
+        estimator.input_shape_ = shape
+        estimator.__dict__.pop("feature_names_in_", None)
+    elif shape != tuple(estimator.input_shape_):
+        raise ValueError(
+            f"{name} holds items of shape {shape}, but "
+            f"{type(estimator).__name__} was fitted on rows of shape "
+            f"{tuple(estimator.input_shape_)}."
+        )
+    return shape

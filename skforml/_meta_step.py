@@ -12,8 +12,9 @@ For a batch B with weight logits ``w[B]`` and a validation batch V:
 Three engines compute step 2 and the gradient of step 3:
 
 ``"linear"``
-    For modules whose trainable parameters all live in ``nn.Linear`` layers,
-    each called once per forward. One forward and one backward of the
+    For modules whose trainable parameters all live in ``nn.Linear`` and
+    ``nn.Conv2d`` layers, each called once per forward (a convolution is a
+    linear layer over its unfolded input patches). One forward and one backward of the
     training batch record every layer's inputs ``a`` and output gradients
     ``delta`` per row; any weighted gradient is then ``(c * delta).T @ a`` and
     ``d_j = delta_j . (G a_j)``: no second-order graph, no second forward.
@@ -41,7 +42,7 @@ from torch import nn
 from torch.func import functional_call, jvp
 
 from ._losses import as_objective
-from ._module import MLP
+from ._module import MLP, SmallCNN
 
 # Length of the "auto" lookahead in optimizer steps, chosen on noisy digits,
 # Adult and the biased synthetic data (see benchmarks/bench_lookahead.py): one
@@ -112,6 +113,11 @@ _MODE_FREE = (
     nn.Sigmoid,
     nn.Softplus,
     nn.LayerNorm,
+    nn.Conv2d,
+    nn.MaxPool2d,
+    nn.AvgPool2d,
+    nn.AdaptiveMaxPool2d,
+    nn.AdaptiveAvgPool2d,
 )
 
 
@@ -122,11 +128,13 @@ class _ModulePlan:
         self.submodules = list(module.modules())
         # A custom module may read self.training in its forward: only known
         # modules count as mode-free.
-        self.mode_free = all(isinstance(m, (*_MODE_FREE, MLP)) for m in self.submodules)
+        self.mode_free = all(
+            isinstance(m, (*_MODE_FREE, MLP, SmallCNN)) for m in self.submodules
+        )
         self.params = {
             name: p for name, p in module.named_parameters() if p.requires_grad
         }
-        self.linear_layers = [m for m in self.submodules if isinstance(m, nn.Linear)]
+        self.linear_layers = [m for m in self.submodules if _is_per_row_linear(m)]
         names = {id(p): name for name, p in self.params.items()}
         self.linear_names = [
             (
@@ -176,13 +184,25 @@ def has_batch_norm(module):
     )
 
 
+def _is_per_row_linear(module):
+    """A linear layer, or a convolution that is one over unfolded patches."""
+    if isinstance(module, nn.Linear):
+        return True
+    return (
+        isinstance(module, nn.Conv2d)
+        and module.groups == 1
+        and module.padding_mode == "zeros"
+        and not isinstance(module.padding, str)
+    )
+
+
 def is_linear_network(module):
-    """Whether every trainable parameter belongs to an ``nn.Linear`` layer."""
+    """Whether every trainable parameter belongs to an ``nn.Linear`` layer.
+
+    ``nn.Conv2d`` layers count as linear layers (zero padding, one group).
+    """
     in_linear = {
-        id(p)
-        for m in module.modules()
-        if isinstance(m, nn.Linear)
-        for p in m.parameters()
+        id(p) for m in module.modules() if _is_per_row_linear(m) for p in m.parameters()
     }
     params = list(module.parameters())
     return bool(params) and all(id(p) in in_linear and p.requires_grad for p in params)
@@ -247,7 +267,8 @@ class _Engine:
         X_val, y_val, cells_val = self.validation
         with eval_mode(self.module, self.plan.submodules, self.plan.mode_free):
             logits = functional_call(self.module, params, (X_val,))
-        return self.objective(logits, y_val, cells_val)
+        with full_precision(logits.device):
+            return self.objective(at_least_float32(logits), y_val, cells_val)
 
     def validation_gradient(self, lookahead):
         """``L_f(theta~)`` and its gradient, the validation pass at theta~."""
@@ -269,7 +290,13 @@ def closed_form_weight_gradient(p, d, lookahead_lr):
 
 
 class LinearEngine(_Engine):
-    """Closed form from saved per-row activations and output gradients."""
+    """Closed form from saved per-row activations and output gradients.
+
+    A ``Conv2d`` layer is a linear layer applied to the image patches at each
+    output position: its activations are the unfolded patches
+    (:func:`torch.nn.functional.unfold`), one "position" per output pixel,
+    and the contributions of a row's positions add up.
+    """
 
     def __init__(self, *args):
         super().__init__(*args)
@@ -294,57 +321,83 @@ class LinearEngine(_Engine):
         self.losses = self.row_loss(self.logits, self.y)
         deltas = torch.autograd.grad(self.losses.sum(), [r[2] for r in records])
         n_rows = len(self.losses)
-        # Rows x positions flattened: positions > 1 for sequence-shaped input.
-        self.positions = records[0][1].numel() // (n_rows * records[0][1].shape[-1])
-        self.layers = [
-            (
-                at_least_float32(a.detach().reshape(-1, a.shape[-1])),
-                at_least_float32(delta.reshape(-1, delta.shape[-1])),
-            )
-            for (_, a, _), delta in zip(records, deltas)
-        ]
+        with full_precision(self.X.device):
+            self.layers = [
+                _layer_rows(layer, a.detach(), delta, n_rows)
+                for (layer, a, _), delta in zip(records, deltas)
+            ]
+        # Rows x positions flattened: positions > 1 for sequences and images.
+        self.positions = [positions for _, _, positions in self.layers]
         self.names = self.plan.linear_names
-
-    def _per_position(self, c):
-        """Row weights repeated over positions (a no-op for tables)."""
-        return c if self.positions == 1 else c.repeat_interleave(self.positions)
 
     def _weighted_gradients(self, c):
         """``sum_i c_i grad l_i`` per parameter, in ``self.params`` order."""
-        c = self._per_position(c)
         grads = {}
-        for (a, delta), (w_name, b_name) in zip(self.layers, self.names):
+        for (a, delta, positions), (w_name, b_name) in zip(self.layers, self.names):
+            c_rows = c if positions == 1 else c.repeat_interleave(positions)
             # Scale the narrower operand: the temporary is then the smaller.
             if a.shape[1] < delta.shape[1]:
-                grads[w_name] = delta.T @ (a * c[:, None])
+                grad = delta.T @ (a * c_rows[:, None])
             else:
-                grads[w_name] = (delta * c[:, None]).T @ a
+                grad = (delta * c_rows[:, None]).T @ a
+            grads[w_name] = grad.view(self.params[w_name].shape)
             if b_name is not None:
-                grads[b_name] = c @ delta
+                grads[b_name] = c_rows @ delta
         return [grads[name] for name in self.params]
 
     def directional_derivatives(self, p):
-        lookahead = self.lookahead_params(self._weighted_gradients(p))
+        with full_precision(self.X.device):
+            gradients = self._weighted_gradients(p)
+        lookahead = self.lookahead_params(gradients)
         meta_loss, g_f = self.validation_gradient(lookahead)
         g_f = dict(zip(lookahead, g_f))
+        with full_precision(self.X.device):
+            return self._contract(g_f), meta_loss
+
+    def _contract(self, g_f):
+        """``d_j = grad l_j . g_f``, layer by layer, summed over positions."""
         d = 0
-        for (a, delta), (w_name, b_name) in zip(self.layers, self.names):
-            # d_j = delta_j . (G a_j) + delta_j . g_bias, summed over positions;
-            # the product runs through the narrower side of G.
-            G = at_least_float32(g_f[w_name])
+        for (a, delta, positions), (w_name, b_name) in zip(self.layers, self.names):
+            # d_j = delta_j . (G a_j) + delta_j . g_bias; the product runs
+            # through the narrower side of G.
+            G = at_least_float32(g_f[w_name]).reshape(delta.shape[1], a.shape[1])
             if G.shape[0] < G.shape[1]:
-                d = d + ((a @ G.T) * delta).sum(dim=1)
+                d_layer = ((a @ G.T) * delta).sum(dim=1)
             else:
-                d = d + ((delta @ G) * a).sum(dim=1)
+                d_layer = ((delta @ G) * a).sum(dim=1)
             if b_name is not None:
-                d = d + delta @ at_least_float32(g_f[b_name])
-        if self.positions > 1:
-            d = d.view(-1, self.positions).sum(dim=1)
-        return d, meta_loss
+                d_layer = d_layer + delta @ at_least_float32(g_f[b_name])
+            d = d + (d_layer if positions == 1 else d_layer.view(-1, positions).sum(1))
+        return d
 
     def apply(self, p_new):
-        for p, g in zip(self.params.values(), self._weighted_gradients(p_new)):
+        with full_precision(self.X.device):
+            gradients = self._weighted_gradients(p_new)
+        for p, g in zip(self.params.values(), gradients):
             p.grad = g.to(p.dtype)
+
+
+def _layer_rows(layer, a, delta, n_rows):
+    """``(a, delta, positions)`` of a layer: one row per (row, position).
+
+    ``a`` holds the layer's inputs (a convolution's unfolded patches) and
+    ``delta`` the loss gradients of its outputs, both at least float32.
+    """
+    if isinstance(layer, nn.Conv2d):
+        # (N, C_in k k, L) patches and (N, C_out, H', W') gradients.
+        a = F.unfold(
+            a, layer.kernel_size, layer.dilation, layer.padding, layer.stride
+        ).transpose(1, 2)
+        delta = delta.flatten(2).transpose(1, 2)
+    positions = a.numel() // (n_rows * a.shape[-1])
+    a = at_least_float32(a.reshape(-1, a.shape[-1]))
+    delta = at_least_float32(delta.reshape(-1, delta.shape[-1]))
+    return a, delta, positions
+
+
+def full_precision(device):
+    """Autocast off: the closed forms' products stay in float32 under it."""
+    return torch.autocast(device.type, enabled=False)
 
 
 class _NotPerRowLinear(Exception):

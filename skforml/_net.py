@@ -7,14 +7,28 @@ and changes only what a batch's loss is: the weighted sum of per-row losses
 weights from the meta step. Validation runs through skorch's own validation
 pass on the held-out rows, so ``valid_loss``, ``valid_acc``, ``EarlyStopping``,
 ``Checkpoint`` and ``EpochScoring`` work as in any skorch net.
+
+On a GPU the training step never waits for the device: batches are copied
+with ``non_blocking`` (from pinned memory when a ``DataLoader`` pins them),
+nothing in the step reads a value back to the host, and the batch losses are
+read once per epoch (:meth:`FORMLNet.run_single_epoch`).
 """
+
+import copy
 
 import torch
 from skorch import NeuralNetClassifier
+from skorch.dataset import get_len
 from skorch.utils import to_tensor
+from torch import nn
 
-from ._callbacks import EpochSelector, FairnessScoring, ToleranceController, WeightMonitor
-from ._meta_step import run_engine
+from ._callbacks import (
+    EpochSelector,
+    FairnessScoring,
+    ToleranceController,
+    WeightMonitor,
+)
+from ._meta_step import at_least_float32, run_engine
 
 
 class FORMLNet(NeuralNetClassifier):
@@ -35,6 +49,15 @@ class FORMLNet(NeuralNetClassifier):
         batch sampler and the meta-loss (only when ``engine_`` is set).
     ``loss_average_``
         The per-row moving average of weighted losses.
+    ``autocast_dtype_``
+        None, or the dtype of mixed precision (``torch.bfloat16``): forward
+        passes run under :func:`torch.autocast`, the meta step's sums and
+        dot products in float32.
+
+    A pickled net holds its weighting's and loss average's tensors on the
+    CPU, so that a net fitted on CUDA loads on a machine without one (skorch
+    maps the module and optimizer itself); they return to the net's device
+    when it is available on loading.
 
     To change the training loss, pass another ``criterion`` (it must accept
     ``reduction="none"``) or override :meth:`get_row_losses`.
@@ -65,22 +88,60 @@ class FORMLNet(NeuralNetClassifier):
         optimizer step, ``p'`` the batch weights after the meta step.
         """
         self._set_training(True)
-        X, y, rows = batch
-        X = to_tensor(X, device=self.device)
-        y = to_tensor(y, device=self.device)
-        rows = rows.to(self.device)
-        weighting = self.weighting_
+        X, y, rows = (self._to_device(t) for t in batch)
         if self.engine_ is None:
-            p = weighting.batch_weights(rows)
+            p = self.weighting_.batch_weights(rows)
             logits = self.infer(X, **fit_params)
             losses = self.get_row_losses(logits, y)
             loss = (p * losses).sum()
             loss.backward()
         else:
-            logits, losses, p = self._meta_step(X, y, rows)
+            with self._autocast():
+                logits, losses, p = self._meta_step(X, y, rows)
             loss = (p * losses).sum()
         self.loss_average_.record(rows, p, losses)
         return {"loss": loss.detach(), "y_pred": logits.detach()}
+
+    def _to_device(self, data):
+        # Asynchronous: a blocking host-to-device copy waits for the device.
+        if torch.is_tensor(data):
+            return data.to(self.device, non_blocking=True)
+        return to_tensor(data, device=self.device)
+
+    def _autocast(self):
+        dtype = getattr(self, "autocast_dtype_", None)
+        return torch.autocast(
+            torch.device(self.device).type, dtype=dtype, enabled=dtype is not None
+        )
+
+    def infer(self, x, **fit_params):
+        """Run skorch's forward, under autocast with mixed precision (float32 out)."""
+        with self._autocast():
+            return at_least_float32(super().infer(x, **fit_params))
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """Run skorch's pass over ``iterator``, reading the batch losses once.
+
+        skorch reads every batch's loss with ``.item()``, a host
+        synchronisation per step on a GPU. Here the history holds the loss
+        tensors during the pass and their values after it.
+        """
+        if iterator is None:
+            return
+        entries, losses = [], []
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            entries.append(self.history[-1]["batches"][-1])
+            losses.append(step["loss"])
+            self.history.record_batch(prefix + "_loss", step["loss"])
+            self.history.record_batch(prefix + "_batch_size", get_len(batch[0]))
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+        if losses:
+            values = torch.stack([at_least_float32(v) for v in losses]).tolist()
+            for entry, value in zip(entries, values):
+                entry[prefix + "_loss"] = value
+        self.history.record(prefix + "_batch_count", len(entries))
 
     def _meta_step(self, X, y, rows):
         engine = run_engine(
@@ -103,7 +164,8 @@ class FORMLNet(NeuralNetClassifier):
         return engine.logits, engine.losses, p
 
     def _validation_batch(self):
-        index = self.validation_batches_.next_index().to(self.device)
+        index = self.validation_batches_.next_index()
+        index = index.to(self.device, non_blocking=True)
         return tuple(t[index] for t in self.validation_)
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
@@ -121,6 +183,24 @@ class FORMLNet(NeuralNetClassifier):
     def on_train_end(self, net, X=None, y=None, **kwargs):
         self.weighting_.end_fit(self)
 
+    def __getstate__(self):
+        state = super().__getstate__()
+        module = state.get("module")
+        if isinstance(module, nn.Module) and any(
+            t.device.type != "cpu" for t in module.state_dict().values()
+        ):
+            # A module instance is module_ itself: skorch maps module_, but
+            # not this second reference to it.
+            state["module"] = copy.deepcopy(module).cpu()
+        return {key: tensors_to(value, "cpu") for key, value in state.items()}
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        # skorch has set the device: the CUDA of the fit, or the CPU without it.
+        if torch.device(self.device).type != "cpu":
+            for key, value in list(vars(self).items()):
+                setattr(self, key, tensors_to(value, self.device))
+
     @property
     def _default_callbacks(self):
         # Ours sit after skorch's scoring (they read valid_acc) and before the
@@ -136,3 +216,35 @@ class FORMLNet(NeuralNetClassifier):
             ("epoch_selector", EpochSelector()),
             print_log,
         ]
+
+
+def tensors_to(obj, device, memo=None):
+    """``obj`` with every tensor it holds on ``device``; ``obj`` itself if none moves.
+
+    Follows dicts, lists, tuples and skforml's own objects (weightings,
+    meta-losses, callbacks), copying only what holds a tensor that moves;
+    skorch's modules, optimizers and other objects are left as they are.
+    """
+    memo = {} if memo is None else memo
+    if id(obj) in memo:
+        return memo[id(obj)][1]
+    if torch.is_tensor(obj):
+        moved = obj
+        if obj.device != torch.device(device):
+            moved = obj.detach().to(device).requires_grad_(obj.requires_grad)
+    elif type(obj) in (dict, list, tuple):
+        items = list(obj.items() if isinstance(obj, dict) else enumerate(obj))
+        new = {key: tensors_to(value, device, memo) for key, value in items}
+        moved = obj
+        if any(new[key] is not value for key, value in items):
+            moved = new if isinstance(obj, dict) else type(obj)(new.values())
+    elif type(obj).__module__.startswith("skforml.") and hasattr(obj, "__dict__"):
+        state = tensors_to(vars(obj), device, memo)
+        moved = obj
+        if state is not vars(obj):
+            moved = copy.copy(obj)
+            moved.__dict__ = state
+    else:
+        moved = obj
+    memo[id(obj)] = (obj, moved)  # obj kept alive: its id stays its own
+    return moved

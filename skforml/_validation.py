@@ -112,6 +112,14 @@ def check_fit_data(estimator, X, y, *, reset):
         feature_names=getattr(estimator, "feature_names_in_", None),
         estimator_name=type(estimator).__name__,
     )
+    return (X, *check_targets(estimator, X, y))
+
+
+def check_targets(estimator, X, y):
+    """Label-encoded ``y`` of the rows (or Dataset items) of ``X``.
+
+    Returns ``(y_encoded, encoder)``; errors name ``y``.
+    """
     with naming_argument("y"):
         y = _check_y(y, estimator=estimator)
         check_classification_targets(y)
@@ -125,7 +133,7 @@ def check_fit_data(estimator, X, y, *, reset):
         raise ValueError(
             f"y contains only one class ({label!r}); a classifier needs at least two."
         )
-    return X, encoder.transform(y), encoder
+    return encoder.transform(y), encoder
 
 
 def check_predict_data(estimator, X):

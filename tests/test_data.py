@@ -1,7 +1,10 @@
+import numpy as np
 import pytest
 import torch
+from torch.utils.data import Dataset, TensorDataset
 
-from skforml._data import BatchIterator, RowDataset
+from skforml import FORMLClassifier
+from skforml._data import BatchIterator, DatasetRows, RowDataset, batch_loader
 
 
 def _dataset(n_rows=23, n_features=3):
@@ -85,3 +88,112 @@ def test_batch_iterator_does_not_touch_global_rng():
     state = torch.get_rng_state()
     list(BatchIterator(_dataset(), 4, shuffle=True, seed=0))
     assert torch.equal(state, torch.get_rng_state())
+
+
+# ------------------------------------------------------------ torch Datasets
+
+
+FIT = {"max_epochs": 2, "batch_size": 32, "hidden_layer_sizes": (8,)}
+
+
+class ItemsOnly(Dataset):
+    """Items ``x`` alone (labels passed to fit), counting reads."""
+
+    def __init__(self, X):
+        self.X = X
+        self.reads = 0
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, row):
+        self.reads += 1
+        return self.X[row]
+
+
+def test_dataset_loader_yields_positions_in_batch_iterator_order():
+    X = torch.arange(46, dtype=torch.float64).reshape(23, 2)
+    y = torch.arange(23) % 2
+    index = torch.arange(3, 23)
+    arrays = BatchIterator(RowDataset(X.float(), y, index), 6, shuffle=True, seed=3)
+    loader = batch_loader(
+        DatasetRows(TensorDataset(X), y, index.numpy()), 6, shuffle=True, seed=3
+    )
+    for _ in range(2):  # a new order every epoch, the same in both
+        for (Xa, ya, ra), (Xd, yd, rd) in zip(arrays, loader, strict=True):
+            assert Xd.dtype == torch.float32  # float64 items become float32
+            assert torch.equal(Xa, Xd) and torch.equal(ya, yd)
+            assert torch.equal(ra, rd)
+
+
+def test_dataset_loader_without_rows_for_prediction():
+    loader = batch_loader(DatasetRows(ItemsOnly(np.ones((5, 3)))), 2, with_rows=False)
+    batches = list(loader)
+    assert [len(b) for b in batches] == [2, 2, 2]
+    assert [len(X) for X, _ in batches] == [2, 2, 1]
+
+
+def test_fit_on_dataset_equals_fit_on_its_array(biased_data):
+    X, y, groups = biased_data
+    X = X.astype(np.float32)
+    on_array = FORMLClassifier(**FIT, random_state=0).fit(
+        X, y, sensitive_features=groups
+    )
+    dataset = TensorDataset(torch.from_numpy(X), torch.from_numpy(y))
+    # y read from the (x, y) items.
+    on_dataset = FORMLClassifier(**FIT, random_state=0).fit(
+        dataset, sensitive_features=groups
+    )
+    assert on_dataset.sample_weights_.shape == (len(dataset),)
+    np.testing.assert_array_equal(
+        on_dataset.validation_mask_, on_array.validation_mask_
+    )
+    np.testing.assert_allclose(
+        on_dataset.sample_weights_, on_array.sample_weights_, rtol=1e-6
+    )
+    assert np.std(on_dataset.sample_weights_[~on_dataset.validation_mask_]) > 1e-3
+    np.testing.assert_allclose(
+        on_dataset.predict_proba(dataset), on_array.predict_proba(X), atol=1e-6
+    )
+    np.testing.assert_array_equal(on_dataset.predict(dataset), on_array.predict(X))
+    assert on_dataset.n_features_in_ == X.shape[1]
+
+
+def test_fit_on_dataset_with_labels_given_and_workers(multiclass_data):
+    X, y, groups = multiclass_data
+    dataset = ItemsOnly(X.astype(np.float64))
+    clf = FORMLClassifier(**FIT, num_workers=1, random_state=0)
+    clf.fit(dataset, y, sensitive_features=groups)
+    assert set(clf.classes_) == {"cat", "dog", "emu"}
+    assert clf.sample_weights_.shape == (len(X),)
+    assert (clf.sample_weights_[clf.validation_mask_] == 0).all()
+    assert set(clf.predict(dataset)) <= set(clf.classes_)
+    # The array of the same items predicts the same.
+    np.testing.assert_allclose(
+        clf.predict_proba(dataset), clf.predict_proba(X), atol=1e-6
+    )
+
+
+def test_dataset_targets_attribute_is_read_without_loading_items(biased_data):
+    X, y, groups = biased_data
+    dataset = ItemsOnly(X)
+    dataset.targets = y
+    clf = FORMLClassifier(**FIT, random_state=0).fit(dataset)
+    assert clf.sample_weights_.shape == (len(y),)
+    assert list(clf.classes_) == [0, 1]
+
+
+def test_dataset_errors_name_the_argument(biased_data):
+    X, y, _ = biased_data
+    with pytest.raises(ValueError, match="items are not \\(x, y\\) pairs"):
+        FORMLClassifier(**FIT).fit(ItemsOnly(X))
+    with pytest.raises(ValueError, match="X is an empty Dataset"):
+        FORMLClassifier(**FIT).fit(ItemsOnly(X[:0]), y[:0])
+    with pytest.raises(ValueError, match="y"):
+        FORMLClassifier(**FIT).fit(ItemsOnly(X), y[:10])
+    images = ItemsOnly(X[:, :9].reshape(-1, 1, 3, 3))
+    with pytest.raises(ValueError, match="built-in MLP"):
+        FORMLClassifier(**FIT).fit(images, y)
+    clf = FORMLClassifier(**FIT, random_state=0).fit(ItemsOnly(X), y)
+    with pytest.raises(ValueError, match="fitted on rows of shape"):
+        clf.predict(ItemsOnly(X[:, :5]))

@@ -272,7 +272,7 @@ def test_linear_engine_handles_positions():
     X_val = X_val.repeat(1, 4)
     validation = (X_val, y_val, cells)
     run = run_engine("linear", module, X, y, LOOKAHEAD_LR, validation, loss_fn)
-    assert isinstance(run, ENGINES["linear"]) and run.positions == 4
+    assert isinstance(run, ENGINES["linear"]) and run.positions == [4, 4]
     expected = finite_difference_gradient(module, w, X, y, validation, loss_fn)
     got = engine_gradient("linear", module, w, X, y, validation, loss_fn)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-9)
@@ -346,3 +346,78 @@ def test_demographic_parity_gradient_matches_finite_differences(engine):
     assert meta_loss.item() == pytest.approx(
         dp_objective(module, w, X, y, (X_val, y_val, groups), lift).item()
     )
+
+
+# ------------------------------------------------------ convolutions (unfold)
+
+
+class TinyConvNet(nn.Module):
+    """Two convolutions (padding, stride, dilation), pooling, a linear head."""
+
+    def __init__(self, stride=1, dilation=1, bias=True):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(2, 3, 3, padding=1, bias=bias),
+            nn.Tanh(),
+            nn.Conv2d(3, 4, 2, stride=stride, dilation=dilation, bias=bias),
+            nn.Tanh(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.LazyLinear(3),
+        )
+
+    def forward(self, X):
+        return self.body(X)
+
+
+def conv_problem(seed, stride=1, dilation=1, bias=True):
+    torch.manual_seed(seed)
+    module = TinyConvNet(stride, dilation, bias).double()
+    X, y, (X_val, y_val, cells), loss_fn, w = make_problem(seed, n_train=10)
+    gen = torch.Generator().manual_seed(seed)
+    X = torch.randn(10, 2, 6, 6, generator=gen, dtype=torch.float64)
+    X_val = torch.randn(len(y_val), 2, 6, 6, generator=gen, dtype=torch.float64)
+    module(X)  # materialise the lazy layer
+    return module, w, X, y, (X_val, y_val, cells), loss_fn
+
+
+@pytest.mark.parametrize(
+    "stride, dilation, bias", [(1, 1, True), (2, 1, True), (1, 2, False)]
+)
+def test_conv_closed_form_matches_finite_differences(stride, dilation, bias):
+    module, w, *args = conv_problem(8, stride, dilation, bias)
+    assert choose_engine(module) == "linear"
+    run = run_engine("linear", module, *args[:2], LOOKAHEAD_LR, *args[2:])
+    assert isinstance(run, ENGINES["linear"])
+    assert run.positions[:2] == [
+        36,
+        (9 if stride == 2 else 16 if dilation == 2 else 25),
+    ]
+    expected = finite_difference_gradient(module, w, *args)
+    got = engine_gradient("linear", module, w, *args)
+    assert expected.abs().max() > 1e-6
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-9)
+    unrolled = engine_gradient("unrolled", module, w, *args)
+    torch.testing.assert_close(got, unrolled, rtol=1e-5, atol=1e-10)
+
+
+def test_conv_closed_form_final_update_is_weighted_gradient():
+    module, w, X, y, validation, loss_fn = conv_problem(9)
+    p = torch.softmax(w, dim=0)
+    expected = torch.autograd.grad(
+        (p * per_row_loss(module(X), y)).sum(), list(module.parameters())
+    )
+    run = run_engine("linear", module, X, y, LOOKAHEAD_LR, validation, loss_fn)
+    run.directional_derivatives(p)
+    module.zero_grad(set_to_none=True)
+    run.apply(p)
+    for param, grad in zip(module.parameters(), expected):
+        torch.testing.assert_close(param.grad, grad)
+
+
+def test_grouped_or_same_padded_conv_uses_jvp():
+    grouped = nn.Sequential(nn.Conv2d(2, 4, 3, groups=2), nn.Flatten())
+    same = nn.Sequential(nn.Conv2d(2, 4, 3, padding="same"), nn.Flatten())
+    circular = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1, padding_mode="circular"))
+    for module in (grouped, same, circular):
+        assert choose_engine(module) == "jvp"
