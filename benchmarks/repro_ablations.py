@@ -2,7 +2,7 @@
 
 The paper runs them on CelebA ("Attractive" by sex, TPR parity), which cannot
 ship (see ``repro_sensitive.py``); the stand-in is the bundled Adult by sex
-under true-positive-rate parity, 4,000 training and 2,000 test rows per seed
+under true-positive-rate parity, 3,000 training and 1,500 test rows per seed
 (stratified on sex and label), an MLP with one hidden layer of 64 units and
 FORML's defaults otherwise. Each row changes one option of
 :class:`skforml.FORMLClassifier` from those defaults:
@@ -77,7 +77,7 @@ def fit_one(variant, seed, n_rows, epochs):
 
 def main(argv=None):
     args = parser(NAME, __doc__.splitlines()[0], seeds=5).parse_args(argv)
-    n_rows, epochs = ((400, 200), 2) if args.smoke else ((4000, 2000), 40)
+    n_rows, epochs = ((400, 200), 2) if args.smoke else ((3000, 1500), 30)
     seeds = range(1 if args.smoke else args.seeds)
     args.seeds = len(seeds)
     results = Results(args, NAME)

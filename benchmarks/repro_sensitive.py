@@ -16,7 +16,7 @@ package) stands in for both, with the same two groupings the paper uses:
   and Crime's race-percentage bands), under false-positive-rate parity:
   FPRD and max FPR (Table 2's metrics); TPRD is reported too.
 
-Each seed draws 5,000 training and 2,500 test rows, stratified on (group,
+Each seed draws 3,000 training and 1,500 test rows, stratified on (group,
 label). The same MLP (one hidden layer of 64 units, 20 epochs; FORML 40, its
 default budget) is trained with every :class:`skforml.ReweightedClassifier`
 weighting, with FORML under the setting's constraint, and inside fairlearn's
@@ -146,7 +146,7 @@ def main(argv=None):
             ("uniform", "FORML", *MITIGATORS),
         )
     else:
-        n_rows, sizes, methods = (5000, 2500), (20, 40, 10, 5), METHODS
+        n_rows, sizes, methods = (3000, 1500), (20, 40, 10, 3), METHODS
     seeds = range(1 if args.smoke else args.seeds)
     args.seeds = len(seeds)
     results = Results(args, NAME)
