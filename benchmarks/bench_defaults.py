@@ -34,6 +34,7 @@ TPR = {"constraint": "true_positive_rate_parity"}
 CONFIGS = {
     "uniform": {"meta_lr": 0.0},
     "defaults": {},
+    "validation_size=0.2": {"validation_size": 0.2},
     "meta_lr=0.01": {"meta_lr": 0.01},
     "meta_lr=0.02": {"meta_lr": 0.02},
     "meta_lr=0.03": {"meta_lr": 0.03},

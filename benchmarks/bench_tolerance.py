@@ -21,12 +21,15 @@ from skforml import FORMLClassifier
 from skforml._constraints import measured_constraint
 
 
-def run(dataset, tolerance, seed):
+def run(dataset, tolerance, seed, validation_size=0.1):
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
     X_tr, X_te, y_tr, y_te, g_tr, g_te = DATASETS[dataset](seed)
     clf = FORMLClassifier(
-        tolerance=tolerance, constraint="true_positive_rate_parity", random_state=seed
+        tolerance=tolerance,
+        constraint="true_positive_rate_parity",
+        validation_size=validation_size,
+        random_state=seed,
     ).fit(X_tr, y_tr, sensitive_features=g_tr)
     valid = clf.history_[clf.best_epoch_ - 1, "valid_disparity"]
     constraint = measured_constraint(clf.constraint, g_te is None)
@@ -55,9 +58,10 @@ def main(argv=None):
     )
     parser.add_argument("--datasets", nargs="*", default=list(DATASETS))
     parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--validation-size", type=float, default=0.1)
     args = parser.parse_args(argv)
     tasks = [
-        (d, t, s)
+        (d, t, s, args.validation_size)
         for d in args.datasets
         for t in args.tolerances
         for s in range(args.seeds)

@@ -8,6 +8,7 @@ attributes.
 
 import contextlib
 import copy
+import sys
 import warnings
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -39,6 +40,7 @@ from ._split import (
     balanced_validation_split,
     check_validation_cells,
     resolve_min_group_samples,
+    split_monitor_rows,
 )
 from ._validation import (
     check_device,
@@ -112,7 +114,67 @@ class ValidationRows:
     cells: np.ndarray
     min_group_samples: int
     held_out: np.ndarray  # indices into X of fit's data; empty for a caller's set
+    monitor: np.ndarray = None  # rows of the validation metrics, not of the meta step
     row_weights: np.ndarray = None  # see FairnessScoring
+
+    def part(self, monitor):
+        """``(X, y, groups, cells)`` of the monitoring rows or of the meta rows."""
+        if not self.monitor.any():  # too few rows to split: every row does both
+            return self.X, self.y, self.groups, self.cells
+        rows = self.monitor if monitor else ~self.monitor
+        return self.X[rows], self.y[rows], self.groups[rows], self.cells[rows]
+
+
+class MissingSensitiveFeaturesWarning(UserWarning):
+    """``fit`` got no ``sensitive_features`` where they were probably meant.
+
+    Raised when the estimator requested them through metadata routing, or
+    when a wrapper known to drop them (fairlearn's reductions and
+    ThresholdOptimizer, imbalanced-learn's pipelines) called ``fit``: the
+    classes are then the groups. See the user guide for the routing recipe
+    of each wrapper.
+    """
+
+
+# Callers whose fit does not hand sensitive_features to the inner estimator.
+_DROPPING_WRAPPERS = ("fairlearn.", "imblearn.")
+
+
+def _dropping_wrapper():
+    """Module name of a known dropping wrapper on the call stack, or None."""
+    frame = sys._getframe(2)
+    for _ in range(40):
+        if frame is None:
+            return None
+        name = frame.f_globals.get("__name__", "")
+        if name.startswith(_DROPPING_WRAPPERS):
+            return name
+        frame = frame.f_back
+    return None
+
+
+def warn_if_sensitive_features_missing(estimator):
+    """Warn when ``fit`` got no ``sensitive_features`` but probably should have."""
+    requested = estimator._get_metadata_request().fit.requests.get("sensitive_features")
+    wrapper = _dropping_wrapper()
+    if requested not in (None, False):
+        reason = "it requests them (set_fit_request(sensitive_features=True))"
+    elif wrapper is not None:
+        package = wrapper.split(".")[0]
+        reason = f"it is fitted by {package} ({wrapper}), which does not pass them on"
+    else:
+        return
+    warnings.warn(
+        f"{type(estimator).__name__}.fit got no sensitive_features although "
+        f"{reason}; the classes are used as the groups. Pass "
+        "sensitive_features to fit, or see the user guide's routing recipes.",
+        MissingSensitiveFeaturesWarning,
+        stacklevel=4,
+    )
+
+
+# Share of the validation rows that monitor the fit (see split_monitor_rows).
+MONITOR_SHARE = 0.5
 
 
 def distribution_weights(strata_train, strata_valid):
@@ -176,6 +238,10 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
     def _tolerance(self):
         return None
 
+    def _uses_groups(self):
+        """Whether the groups change the fit (else a missing one is harmless)."""
+        return True
+
     def _selects_epoch(self):
         return False
 
@@ -210,18 +276,30 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         constraint = make_constraint(self._split_constraint())
         validation = self._validation_rows(data, constraint, validation_set, rng)
-        validation.row_weights = distribution_weights(
-            data.strata[validation.train_index],
-            stratum_ids(validation.groups, validation.y, data.n_classes),
-        )
-        torch_seed, shuffle_seed, weighting_seed = rng.randint(2**31 - 1, size=3)
-        self._torch_seed = int(torch_seed)
+        seeds = rng.randint(2**31 - 1, size=4)
+        torch_seed, shuffle_seed, weighting_seed, monitor_seed = map(int, seeds)
+        self._split_monitor_rows(data, validation, monitor_seed)
+        self._torch_seed = torch_seed
         with self._seeded_torch(device):
-            net = self._build_net(device, data.n_classes, int(shuffle_seed))
+            net = self._build_net(device, data.n_classes, shuffle_seed)
             net.initialize()
-        self._configure_net(net, data, validation, constraint, int(weighting_seed))
+        self._configure_net(net, data, validation, constraint, weighting_seed)
         self.net_, self._validation = net, validation
         return self._train(data.X, data.y)
+
+    def _split_monitor_rows(self, data, validation, seed):
+        """Step 2b: the validation rows that monitor the fit, and their weights."""
+        validation.monitor = split_monitor_rows(
+            validation.cells,
+            validation.min_group_samples,
+            MONITOR_SHARE,
+            np.random.RandomState(seed),
+        )
+        _, y_monitor, groups_monitor, _ = validation.part(monitor=True)
+        validation.row_weights = distribution_weights(
+            data.strata[validation.train_index],
+            stratum_ids(groups_monitor, y_monitor, data.n_classes),
+        )
 
     def _check_fit_data(self, X, y, sensitive_features, sample_weight, continuing):
         """Step 1: the checked data, labels and groups (:class:`FitData`)."""
@@ -239,6 +317,8 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
         check_validation_size(self.validation_size, n_samples)
         sample_weight = check_sample_weight_nonnegative(sample_weight, n_samples)
         if sensitive_features is None:
+            if self._uses_groups():
+                warn_if_sensitive_features_missing(self)
             groups, names = y_encoded, encoder.classes_.tolist()
         else:
             groups, names = encode_sensitive_features(sensitive_features, n_samples)
@@ -353,10 +433,12 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
         net.lookahead_lr_ = self._lookahead_lr(net)
         net.tolerance_ = self._tolerance()
         net.select_epoch_ = self._selects_epoch()
+        # Selection skips the first quarter of training (see EpochSelector).
+        net.select_from_epoch_ = max(1, self.max_epochs // 4)
         net.constraint_ = measured_constraint(constraint, data.groups_are_classes)
         if len(validation.y) and net.engine_ is not None:
             net.validation_batches_ = ValidationBatches(
-                torch.as_tensor(validation.cells),
+                torch.as_tensor(validation.part(monitor=False)[3]),
                 self.validation_batch_size or self.batch_size,
                 validation.min_group_samples,
                 torch.Generator().manual_seed(seed),
@@ -381,15 +463,16 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
         ]
         has_validation = len(validation.y) > 0
         if has_validation:
-            X_val = torch.as_tensor(validation.X)
-            y_val = torch.as_tensor(validation.y)
-            net.validation_ = (
-                X_val.to(net.device),
-                y_val.to(net.device),
-                torch.as_tensor(validation.cells, device=net.device),
+            X_meta, y_meta, _, cells_meta = validation.part(monitor=False)
+            net.validation_ = tuple(
+                torch.as_tensor(part).to(net.device)
+                for part in (X_meta, y_meta, cells_meta)
             )
-            net.train_split = predefined_split(RowDataset(X_val, y_val))
-            net.valid_groups_ = validation.groups
+            X_val, y_val, groups_val, _ = validation.part(monitor=True)
+            net.train_split = predefined_split(
+                RowDataset(torch.as_tensor(X_val), torch.as_tensor(y_val))
+            )
+            net.valid_groups_ = groups_val
             net.valid_row_weights_ = validation.row_weights
         if is_torch_dataset(X):
             dataset = DatasetRows(
@@ -473,6 +556,11 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
         net, train_index = self.net_, self._validation.train_index
         self.validation_mask_ = np.ones(n_samples, dtype=bool)
         self.validation_mask_[train_index] = False
+        validation = self._validation
+        self.monitor_mask_ = np.zeros(n_samples, dtype=bool)
+        if len(validation.held_out):
+            monitor = validation.monitor if validation.monitor.any() else slice(None)
+            self.monitor_mask_[validation.held_out[monitor]] = True
         self.sample_weights_ = np.zeros(n_samples)
         self.sample_weights_[train_index] = net.weighting_.weights().cpu().numpy()
         self.weighted_loss_ema_ = np.full(n_samples, np.nan)
@@ -480,7 +568,8 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
         if average is not None:
             self.weighted_loss_ema_[train_index] = average.cpu().numpy()
         self.history_ = net.history
-        self.best_epoch_ = getattr(net, "best_epoch_", None) or len(net.history)
+        selected = getattr(net, "best_epoch_", None) if self._selects_epoch() else None
+        self.best_epoch_ = selected or len(net.history)
 
     def predict_proba(self, X):
         """Class probabilities (softmax of the network's logits).

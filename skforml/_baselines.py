@@ -11,7 +11,6 @@ stored as its logit, and the caller's ``sample_weight`` is the store's
 from numbers import Real
 
 import numpy as np
-
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
@@ -136,8 +135,10 @@ class ReweightedClassifier(BaseReweightingClassifier):
         ``"label_bias"`` only: the violation of group ``k`` is
         ``TPR(all) - TPR(group k)`` for equal opportunity and
         ``P(yhat = 1) - P(yhat = 1 | group k)`` for demographic parity.
-    validation_size : float or int, default=0.1
-        ``"learning_to_reweight"`` only: share or number of rows held out.
+    validation_size : float or int, default=0.2
+        ``"learning_to_reweight"`` only: share or number of rows held out
+        (half for the meta step, half for the validation metrics, as in
+        :class:`~skforml.FORMLClassifier`).
     validation_batch_size : int, default=None
         ``"learning_to_reweight"`` only: rows per validation batch; None uses
         ``batch_size``.
@@ -248,7 +249,7 @@ class ReweightedClassifier(BaseReweightingClassifier):
         beta=0.9999,
         label_bias_lr=1.0,
         label_bias_constraint="true_positive_rate_parity",
-        validation_size=0.1,
+        validation_size=0.2,
         validation_batch_size=None,
         min_group_samples="auto",
         device="cpu",
@@ -337,6 +338,9 @@ class ReweightedClassifier(BaseReweightingClassifier):
 
     def _uses_validation(self):
         return self.weighting == "learning_to_reweight"
+
+    def _uses_groups(self):
+        return self.weighting not in ("uniform", "random")
 
     def _split_constraint(self):
         # Defined for every target and grouping: the split only has to keep

@@ -69,8 +69,9 @@ class FairnessScoring(Callback):
     counts in ``valid_acc`` with its stratum's share of the training rows
     over its share of the validation rows (``net.valid_row_weights_``), so
     that ``valid_acc`` estimates the accuracy on data distributed like the
-    training data, not a balanced accuracy. The disparity compares rates
-    within groups and labels, which the balancing leaves unbiased.
+    training data, not a balanced accuracy; the same weights enter the
+    disparity, where rates that pool labels (selection rate, error rate)
+    depend on the label mix.
     """
 
     def on_epoch_begin(self, net, **kwargs):
@@ -85,7 +86,9 @@ class FairnessScoring(Callback):
             return
         y_pred = np.concatenate([p.numpy() for p in self.predictions_])
         y_true = np.asarray(dataset_valid.y)
-        disparity = net.constraint_.disparity(y_true, y_pred, net.valid_groups_)
+        disparity = net.constraint_.disparity(
+            y_true, y_pred, net.valid_groups_, net.valid_row_weights_
+        )
         accuracy = np.average(y_pred == y_true, weights=net.valid_row_weights_)
         net.history.record("valid_acc", float(accuracy))
         net.history.record("valid_disparity", disparity)

@@ -99,8 +99,12 @@ class Constraint(ABC):
         return row_losses
 
     @abstractmethod
-    def disparity(self, y_true, y_pred, groups):
-        """Disparity of hard predictions across ``groups`` (encoded labels)."""
+    def disparity(self, y_true, y_pred, groups, sample_weight=None):
+        """Disparity of hard predictions across ``groups`` (encoded labels).
+
+        ``sample_weight`` weighs the rows (the validation rows are balanced
+        across labels, which changes rates that pool labels).
+        """
 
     def check_target(self, n_classes, groups_are_classes):
         """Raise when the constraint is undefined for the target or groups."""
@@ -201,23 +205,29 @@ def _cell_spec(cell_key, bucket_key, present, strata, names, *, pools_labels, de
     return CellSpec(cell_of_stratum.astype(np.int64), bucket_of_cell, cell_names)
 
 
-def rate_spread(hit, rows, groups):
-    """Max - min over groups of the mean of ``hit`` over ``rows`` of the group.
+def rate_spread(hit, rows, groups, sample_weight=None):
+    """Max - min over groups of the (weighted) mean of ``hit`` over ``rows``.
 
     Groups without such rows are left out; 0 when none remain.
     """
     members = groups[rows]
-    counts = np.bincount(members)
-    hits = np.bincount(members, weights=hit[rows].astype(float), minlength=len(counts))
+    weight = np.ones(len(members)) if sample_weight is None else sample_weight[rows]
+    counts = np.bincount(members, weights=weight)
+    hits = np.bincount(members, weights=hit[rows] * weight, minlength=len(counts))
     rates = hits[counts > 0] / counts[counts > 0]
     return float(rates.max() - rates.min()) if len(rates) else 0.0
 
 
-def _one_vs_rest(y_true, y_pred, groups, n_classes, negatives):
+def _one_vs_rest(y_true, y_pred, groups, n_classes, negatives, sample_weight=None):
     """Largest spread over classes of one-vs-rest TPR (or FPR) across groups."""
     classes = [1] if n_classes == 2 else range(n_classes)
     return max(
-        rate_spread(y_pred == c, (y_true != c) if negatives else (y_true == c), groups)
+        rate_spread(
+            y_pred == c,
+            (y_true != c) if negatives else (y_true == c),
+            groups,
+            sample_weight,
+        )
         for c in classes
     )
 
@@ -254,9 +264,12 @@ class TruePositiveRateParity(Constraint):
         # negatives still has a TPR.
         return label == 1 if n_classes == 2 else np.ones(len(group), dtype=bool)
 
-    def disparity(self, y_true, y_pred, groups):
+    def disparity(self, y_true, y_pred, groups, sample_weight=None):
         n_classes = _n_classes(y_true, y_pred)
-        return _one_vs_rest(y_true, y_pred, groups, n_classes, negatives=False)
+        return _one_vs_rest(
+            y_true, y_pred, groups, n_classes, negatives=False,
+            sample_weight=sample_weight,
+        )  # fmt: skip
 
 
 class FalsePositiveRateParity(Constraint):
@@ -275,8 +288,8 @@ class FalsePositiveRateParity(Constraint):
     def required(self, group, label, n_classes):
         return label == 0
 
-    def disparity(self, y_true, y_pred, groups):
-        return rate_spread(y_pred == 1, y_true == 0, groups)
+    def disparity(self, y_true, y_pred, groups, sample_weight=None):
+        return rate_spread(y_pred == 1, y_true == 0, groups, sample_weight)
 
 
 class EqualizedOdds(Constraint):
@@ -292,11 +305,11 @@ class EqualizedOdds(Constraint):
     def cell_keys(self, group, label, n_classes):
         return _within_label(group, label, n_classes)
 
-    def disparity(self, y_true, y_pred, groups):
+    def disparity(self, y_true, y_pred, groups, sample_weight=None):
         n_classes = _n_classes(y_true, y_pred)
         return max(
-            _one_vs_rest(y_true, y_pred, groups, n_classes, negatives=False),
-            _one_vs_rest(y_true, y_pred, groups, n_classes, negatives=True),
+            _one_vs_rest(y_true, y_pred, groups, n_classes, False, sample_weight),
+            _one_vs_rest(y_true, y_pred, groups, n_classes, True, sample_weight),
         )
 
 
@@ -309,8 +322,9 @@ class ErrorRateParity(Constraint):
     def cell_keys(self, group, label, n_classes):
         return group.copy(), np.zeros_like(group)
 
-    def disparity(self, y_true, y_pred, groups):
-        return rate_spread(y_pred == y_true, np.ones(len(y_true), bool), groups)
+    def disparity(self, y_true, y_pred, groups, sample_weight=None):
+        every = np.ones(len(y_true), bool)
+        return rate_spread(y_pred == y_true, every, groups, sample_weight)
 
 
 class DemographicParity(Constraint):
@@ -341,8 +355,9 @@ class DemographicParity(Constraint):
     def row_values(self, logits, y, row_losses):
         return 1.0 - torch.softmax(logits.float(), dim=1)[:, 1].to(row_losses.dtype)
 
-    def disparity(self, y_true, y_pred, groups):
-        return rate_spread(y_pred == 1, np.ones(len(y_true), bool), groups)
+    def disparity(self, y_true, y_pred, groups, sample_weight=None):
+        every = np.ones(len(y_true), bool)
+        return rate_spread(y_pred == 1, every, groups, sample_weight)
 
 
 class ClassRecallParity(Constraint):
@@ -357,7 +372,8 @@ class ClassRecallParity(Constraint):
     def cell_keys(self, group, label, n_classes):  # pragma: no cover - not used
         return np.where(group == label, group, -1), np.zeros_like(group)
 
-    def disparity(self, y_true, y_pred, groups):
+    def disparity(self, y_true, y_pred, groups, sample_weight=None):
+        # Per-class recall: constant weights within a class change nothing.
         return rate_spread(y_pred == y_true, np.ones(len(y_true), bool), y_true)
 
 

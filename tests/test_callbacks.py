@@ -26,7 +26,7 @@ def test_history_has_validation_metrics(data):
         values = clf.history_[:, key]
         assert len(values) == 3 and np.all(np.isfinite(values)), key
     # valid_disparity is the constraint's disparity of the validation rows.
-    mask = clf.validation_mask_
+    mask = clf.monitor_mask_
     expected = make_constraint("equalized_odds").disparity(
         y[mask], clf.predict(X[mask]), groups[mask]
     )
@@ -36,9 +36,9 @@ def test_history_has_validation_metrics(data):
 def test_valid_acc_is_weighted_to_the_training_distribution(data):
     X, y, groups = data
     clf = FORMLClassifier(max_epochs=2, **SMALL).fit(X, y, sensitive_features=groups)
-    mask = clf.validation_mask_
+    mask, train = clf.monitor_mask_, ~clf.validation_mask_
     strata = groups * 2 + y
-    train_share = np.bincount(strata[~mask], minlength=4) / (~mask).sum()
+    train_share = np.bincount(strata[train], minlength=4) / train.sum()
     valid_share = np.bincount(strata[mask], minlength=4) / mask.sum()
     weights = (train_share / valid_share)[strata[mask]]
     correct = clf.predict(X[mask]) == y[mask]
@@ -61,7 +61,7 @@ def test_skorch_callbacks_work_with_their_defaults(data, tmp_path):
     assert "valid_loss_best" in clf.history_[-1]
     assert (tmp_path / "params.pt").exists()
     # EpochScoring scores the (unweighted) validation rows.
-    mask = clf.validation_mask_
+    mask = clf.monitor_mask_
     accuracy = np.mean(clf.predict(X[mask]) == y[mask])
     assert clf.history_[-1, "accuracy"] == pytest.approx(accuracy)
 
@@ -87,7 +87,7 @@ def test_epoch_score_orders_epochs():
 
 def test_tolerance_selects_the_best_epoch_within_it(data, tmp_path):
     X, y, groups = data
-    tolerance = 0.1
+    tolerance = 0.2
     # A checkpoint of every epoch, to compare with the selected one.
     every = Checkpoint(
         monitor=None,
@@ -117,7 +117,7 @@ def test_tolerance_selects_the_best_epoch_within_it(data, tmp_path):
     state = net.module_.state_dict()
     net.load_params(f_params=str(tmp_path / f"params_{expected}.pt"))
     torch.testing.assert_close(net.module_.state_dict(), state)
-    mask = clf.validation_mask_
+    mask = clf.monitor_mask_
     measured = make_constraint("true_positive_rate_parity").disparity(
         y[mask], clf.predict(X[mask]), groups[mask]
     )
@@ -170,6 +170,6 @@ def test_demographic_parity_lowers_the_selection_rate_gap():
 
     uniform = FORMLClassifier(meta_lr=0.0, **params)
     uniform.fit(X, y, sensitive_features=groups)
-    fair = FORMLClassifier(constraint="demographic_parity", meta_lr=0.05, **params)
+    fair = FORMLClassifier(constraint="demographic_parity", **params)
     fair.fit(X, y, sensitive_features=groups)
     assert gap(fair) < 0.75 * gap(uniform)

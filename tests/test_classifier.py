@@ -148,8 +148,8 @@ def test_sample_weights_and_validation_mask(fitted_forml, biased_data):
     weights, mask = clf.sample_weights_, clf.validation_mask_
     assert weights.shape == mask.shape == (len(X),)
     assert mask.dtype == bool
-    # validation_size=0.1 of 300 rows, balanced over the 4 (group, label) cells.
-    assert mask.sum() == 30
+    # validation_size=0.2 of 300 rows, balanced over the 4 (group, label) cells.
+    assert mask.sum() == 60
     for g in (0, 1):
         for label in (0, 1):
             assert np.sum(mask & (groups == g) & (y == label)) >= 5
@@ -221,7 +221,7 @@ def test_meta_lr_zero_equals_an_independent_uniform_torch_loop(biased_data, seed
         strata,
         spec.cells(strata),
         spec.cell_names,
-        validation_size=0.1,
+        validation_size=0.2,
         min_group_samples=5,
         rng=rng,
     )
@@ -648,7 +648,7 @@ def test_callable_meta_loss_receives_validation_losses_and_cells(biased_data):
 
     def minority_positive_loss(losses, cells):
         calls.append((losses.detach().clone(), cells.clone()))
-        return losses[cells == 1].mean()
+        return losses[cells == 3].mean()
 
     clf = FORMLClassifier(
         **TINY,
@@ -661,10 +661,11 @@ def test_callable_meta_loss_receives_validation_losses_and_cells(biased_data):
     for losses, cells in calls:
         assert losses.shape == cells.shape
         assert torch.all(losses >= 0)
-        # TPR parity: positives of group 0 and 1 are cells 0 and 1, the
-        # negatives are ignored (-1); each cell has min_group_samples rows.
-        assert set(cells.tolist()) <= {-1, 0, 1}
-        assert (cells == 0).sum() >= 5 and (cells == 1).sum() >= 5
+        # TPR parity compares the groups within each label: (group, label)
+        # cells 0 (0, 0), 1 (0, 1), 2 (1, 0), 3 (1, 1); each cell has
+        # min_group_samples rows.
+        assert set(cells.tolist()) == {0, 1, 2, 3}
+        assert all((cells == cell).sum() >= 5 for cell in range(4))
     meta = clf.history_[:, "meta_loss"]
     assert len(meta) == TINY["max_epochs"]
 

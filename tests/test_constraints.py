@@ -197,6 +197,28 @@ def test_disparity_matches_fairlearn(name, reference, seed):
     assert got == pytest.approx(expected, abs=1e-12)
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_weighted_disparity_matches_fairlearn(seed):
+    import fairlearn.metrics as flm
+
+    y_true, y_pred, groups = _predictions(seed)
+    weights = np.random.RandomState(seed).uniform(0.2, 3.0, size=len(y_true))
+    for name, reference in [
+        ("demographic_parity", flm.demographic_parity_difference),
+        ("equalized_odds", flm.equalized_odds_difference),
+    ]:
+        got = make_constraint(name).disparity(y_true, y_pred, groups, weights)
+        expected = reference(
+            y_true, y_pred, sensitive_features=groups, sample_weight=weights
+        )
+        assert got == pytest.approx(expected, abs=1e-12)
+    # Weights change a rate that pools labels.
+    plain = make_constraint("demographic_parity").disparity(y_true, y_pred, groups)
+    assert plain != pytest.approx(
+        make_constraint("demographic_parity").disparity(y_true, y_pred, groups, weights)
+    )
+
+
 def test_class_recall_parity_matches_fairness_report():
     from skforml.metrics import fairness_report
 
