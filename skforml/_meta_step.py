@@ -14,7 +14,7 @@ Three engines compute step 2 and the gradient of step 3:
 ``"linear"``
     For modules whose trainable parameters all live in ``nn.Linear`` and
     ``nn.Conv2d`` layers, each called once per forward (a convolution is a
-    linear layer over its unfolded input patches). One forward and one backward of the
+    linear layer over its input patches). One forward and one backward of the
     training batch record every layer's inputs ``a`` and output gradients
     ``delta`` per row; any weighted gradient is then ``(c * delta).T @ a`` and
     ``d_j = delta_j . (G a_j)``: no second-order graph, no second forward.
@@ -292,10 +292,9 @@ def closed_form_weight_gradient(p, d, lookahead_lr):
 class LinearEngine(_Engine):
     """Closed form from saved per-row activations and output gradients.
 
-    A ``Conv2d`` layer is a linear layer applied to the image patches at each
-    output position: its activations are the unfolded patches
-    (:func:`torch.nn.functional.unfold`), one "position" per output pixel,
-    and the contributions of a row's positions add up.
+    Each layer's part of any weighted gradient and of ``d`` is a product of
+    its inputs ``a`` and output gradients ``delta``: see
+    :class:`_LinearTerms` and :class:`_ConvTerms`.
     """
 
     def __init__(self, *args):
@@ -323,26 +322,22 @@ class LinearEngine(_Engine):
         n_rows = len(self.losses)
         with full_precision(self.X.device):
             self.layers = [
-                _layer_rows(layer, a.detach(), delta, n_rows)
+                (_ConvTerms if isinstance(layer, nn.Conv2d) else _LinearTerms)(
+                    layer, a.detach(), delta, n_rows
+                )
                 for (layer, a, _), delta in zip(records, deltas)
             ]
-        # Rows x positions flattened: positions > 1 for sequences and images.
-        self.positions = [positions for _, _, positions in self.layers]
+        # Rows x positions flattened: positions > 1 for sequences.
+        self.positions = [getattr(terms, "positions", 1) for terms in self.layers]
         self.names = self.plan.linear_names
 
     def _weighted_gradients(self, c):
         """``sum_i c_i grad l_i`` per parameter, in ``self.params`` order."""
         grads = {}
-        for (a, delta, positions), (w_name, b_name) in zip(self.layers, self.names):
-            c_rows = c if positions == 1 else c.repeat_interleave(positions)
-            # Scale the narrower operand: the temporary is then the smaller.
-            if a.shape[1] < delta.shape[1]:
-                grad = delta.T @ (a * c_rows[:, None])
-            else:
-                grad = (delta * c_rows[:, None]).T @ a
-            grads[w_name] = grad.view(self.params[w_name].shape)
+        for terms, (w_name, b_name) in zip(self.layers, self.names):
+            grads[w_name], bias = terms.weighted_gradient(c)
             if b_name is not None:
-                grads[b_name] = c_rows @ delta
+                grads[b_name] = bias
         return [grads[name] for name in self.params]
 
     def directional_derivatives(self, p):
@@ -351,24 +346,12 @@ class LinearEngine(_Engine):
         lookahead = self.lookahead_params(gradients)
         meta_loss, g_f = self.validation_gradient(lookahead)
         g_f = dict(zip(lookahead, g_f))
-        with full_precision(self.X.device):
-            return self._contract(g_f), meta_loss
-
-    def _contract(self, g_f):
-        """``d_j = grad l_j . g_f``, layer by layer, summed over positions."""
         d = 0
-        for (a, delta, positions), (w_name, b_name) in zip(self.layers, self.names):
-            # d_j = delta_j . (G a_j) + delta_j . g_bias; the product runs
-            # through the narrower side of G.
-            G = at_least_float32(g_f[w_name]).reshape(delta.shape[1], a.shape[1])
-            if G.shape[0] < G.shape[1]:
-                d_layer = ((a @ G.T) * delta).sum(dim=1)
-            else:
-                d_layer = ((delta @ G) * a).sum(dim=1)
-            if b_name is not None:
-                d_layer = d_layer + delta @ at_least_float32(g_f[b_name])
-            d = d + (d_layer if positions == 1 else d_layer.view(-1, positions).sum(1))
-        return d
+        with full_precision(self.X.device):
+            for terms, (w_name, b_name) in zip(self.layers, self.names):
+                bias = None if b_name is None else at_least_float32(g_f[b_name])
+                d = d + terms.directional(at_least_float32(g_f[w_name]), bias)
+        return d, meta_loss
 
     def apply(self, p_new):
         with full_precision(self.X.device):
@@ -377,22 +360,76 @@ class LinearEngine(_Engine):
             p.grad = g.to(p.dtype)
 
 
-def _layer_rows(layer, a, delta, n_rows):
-    """``(a, delta, positions)`` of a layer: one row per (row, position).
+class _LinearTerms:
+    """An ``nn.Linear`` layer's inputs ``a`` and output gradients ``delta``.
 
-    ``a`` holds the layer's inputs (a convolution's unfolded patches) and
-    ``delta`` the loss gradients of its outputs, both at least float32.
+    With inputs of shape ``(rows, ..., features)`` the layer applies at every
+    position: a row's terms sum over its positions.
     """
-    if isinstance(layer, nn.Conv2d):
-        # (N, C_in k k, L) patches and (N, C_out, H', W') gradients.
-        a = F.unfold(
-            a, layer.kernel_size, layer.dilation, layer.padding, layer.stride
-        ).transpose(1, 2)
-        delta = delta.flatten(2).transpose(1, 2)
-    positions = a.numel() // (n_rows * a.shape[-1])
-    a = at_least_float32(a.reshape(-1, a.shape[-1]))
-    delta = at_least_float32(delta.reshape(-1, delta.shape[-1]))
-    return a, delta, positions
+
+    def __init__(self, layer, a, delta, n_rows):
+        self.positions = a.numel() // (n_rows * a.shape[-1])
+        self.a = at_least_float32(a.reshape(-1, a.shape[-1]))
+        self.delta = at_least_float32(delta.reshape(-1, delta.shape[-1]))
+
+    def weighted_gradient(self, c):
+        """``sum_i c_i grad l_i`` of the weight and of the bias."""
+        a, delta = self.a, self.delta
+        c = c if self.positions == 1 else c.repeat_interleave(self.positions)
+        # Scale the narrower operand: the temporary is then the smaller.
+        if a.shape[1] < delta.shape[1]:
+            weight = delta.T @ (a * c[:, None])
+        else:
+            weight = (delta * c[:, None]).T @ a
+        return weight, c @ delta
+
+    def directional(self, G, g_bias):
+        """``d_j = delta_j . (G a_j) + delta_j . g_bias``, summed over positions."""
+        a, delta = self.a, self.delta
+        # The product runs through the narrower side of G.
+        if G.shape[0] < G.shape[1]:
+            d = ((a @ G.T) * delta).sum(dim=1)
+        else:
+            d = ((delta @ G) * a).sum(dim=1)
+        if g_bias is not None:
+            d = d + delta @ g_bias
+        return d if self.positions == 1 else d.view(-1, self.positions).sum(dim=1)
+
+
+class _ConvTerms:
+    """An ``nn.Conv2d`` layer: a linear layer over its input patches.
+
+    Its per-row terms are convolutions rather than products of unfolded
+    patches: the weighted gradient is the convolution's weight gradient with
+    row-weighted output gradients, and ``d_j`` the output gradient dotted
+    with the convolution of row ``j`` by ``G`` (no patch matrix in memory).
+    """
+
+    def __init__(self, layer, a, delta, n_rows):
+        self.layer = layer
+        self.a = at_least_float32(a)
+        self.delta = at_least_float32(delta)
+        self.delta_sum = self.delta.sum(dim=(2, 3))
+
+    def weighted_gradient(self, c):
+        layer = self.layer
+        weight = torch.nn.grad.conv2d_weight(
+            self.a,
+            layer.weight.shape,
+            self.delta * c[:, None, None, None],
+            layer.stride,
+            layer.padding,
+            layer.dilation,
+        )
+        return weight, c @ self.delta_sum
+
+    def directional(self, G, g_bias):
+        layer = self.layer
+        out = F.conv2d(self.a, G, None, layer.stride, layer.padding, layer.dilation)
+        d = (out * self.delta).sum(dim=(1, 2, 3))
+        if g_bias is not None:
+            d = d + self.delta_sum @ g_bias
+        return d
 
 
 def full_precision(device):

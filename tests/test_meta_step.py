@@ -348,7 +348,7 @@ def test_demographic_parity_gradient_matches_finite_differences(engine):
     )
 
 
-# ------------------------------------------------------ convolutions (unfold)
+# ------------------------------------------------------------- convolutions
 
 
 class TinyConvNet(nn.Module):
@@ -389,10 +389,7 @@ def test_conv_closed_form_matches_finite_differences(stride, dilation, bias):
     assert choose_engine(module) == "linear"
     run = run_engine("linear", module, *args[:2], LOOKAHEAD_LR, *args[2:])
     assert isinstance(run, ENGINES["linear"])
-    assert run.positions[:2] == [
-        36,
-        (9 if stride == 2 else 16 if dilation == 2 else 25),
-    ]
+    assert run.positions == [1, 1, 1]  # convolutions sum over their pixels
     expected = finite_difference_gradient(module, w, *args)
     got = engine_gradient("linear", module, w, *args)
     assert expected.abs().max() > 1e-6
