@@ -1,7 +1,6 @@
 """skforml: FORML fairness reweighting for neural networks, scikit-learn style."""
 
 from ._audit import plot_sample_weights, rank_downweighted, weight_summary
-from ._base import MissingSensitiveFeaturesWarning
 from ._baselines import ReweightedClassifier
 from ._callbacks import WeightCollapseWarning
 from ._classifier import FORMLClassifier
@@ -15,11 +14,15 @@ from ._constraints import (
     TruePositiveRateParity,
 )
 from ._frontier import FrontierResult, pareto_front, sweep
+from ._input_warnings import (
+    FeatureScaleWarning,
+    IndexMismatchWarning,
+    MissingSensitiveFeaturesWarning,
+)
 from ._module import MLP, SmallCNN
 from ._net import FORMLNet
 from ._sampler import FORMLSampler
 from ._split import SmallGroupWarning
-from ._validation import FeatureScaleWarning, IndexMismatchWarning
 from ._weighting import FORMLWeights, TrainingRows, Weighting
 
 __version__ = "0.2.0"

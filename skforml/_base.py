@@ -8,15 +8,12 @@ attributes.
 
 import contextlib
 import copy
-import sys
 import warnings
-from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_random_state
 from skorch.helper import predefined_split
@@ -30,9 +27,10 @@ from ._data import (
     check_dataset,
     dataset_targets,
     is_torch_dataset,
-    take_rows,
 )
+from ._fit_state import MONITOR_SHARE, FitData, ValidationRows, distribution_weights
 from ._groups import encode_sensitive_features, stratum_ids
+from ._input_warnings import warn_if_sensitive_features_missing
 from ._module import MLP
 from ._net import FORMLNet
 from ._split import (
@@ -66,127 +64,6 @@ def _tensor_view(array):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The given NumPy array is not")
         return torch.from_numpy(array)
-
-
-@dataclass
-class FitData:
-    """The checked arguments of ``fit``.
-
-    ``X`` is a float32 array, or a caller's torch Dataset whose items have
-    shape ``item_shape``. ``groups`` are the group codes of the rows (the
-    label codes when ``groups_are_classes``); ``group_names`` their names.
-    """
-
-    X: np.ndarray | torch.utils.data.Dataset
-    y: np.ndarray
-    encoder: LabelEncoder
-    groups: np.ndarray
-    group_names: list
-    groups_are_classes: bool
-    sample_weight: np.ndarray | None
-    item_shape: tuple = ()
-
-    def rows(self, index):
-        """``X`` of the rows ``index`` as an array (a Dataset's are read)."""
-        return take_rows(self.X, index, self.item_shape)
-
-    @property
-    def classes(self):
-        return self.encoder.classes_
-
-    @property
-    def n_classes(self):
-        return len(self.classes)
-
-    @property
-    def strata(self):
-        return stratum_ids(self.groups, self.y, self.n_classes)
-
-
-@dataclass
-class ValidationRows:
-    """The rows that train and the rows the meta-loss and selection look at."""
-
-    train_index: np.ndarray
-    X: np.ndarray
-    y: np.ndarray
-    groups: np.ndarray
-    cells: np.ndarray
-    min_group_samples: int
-    held_out: np.ndarray  # indices into X of fit's data; empty for a caller's set
-    monitor: np.ndarray = None  # rows of the validation metrics, not of the meta step
-    row_weights: np.ndarray = None  # see FairnessScoring
-
-    def part(self, monitor):
-        """``(X, y, groups, cells)`` of the monitoring rows or of the meta rows."""
-        if not self.monitor.any():  # too few rows to split: every row does both
-            return self.X, self.y, self.groups, self.cells
-        rows = self.monitor if monitor else ~self.monitor
-        return self.X[rows], self.y[rows], self.groups[rows], self.cells[rows]
-
-
-class MissingSensitiveFeaturesWarning(UserWarning):
-    """``fit`` got no ``sensitive_features`` where they were probably meant.
-
-    Raised when the estimator requested them through metadata routing, or
-    when a wrapper known to drop them (fairlearn's reductions and
-    ThresholdOptimizer, imbalanced-learn's pipelines) called ``fit``: the
-    classes are then the groups. See the user guide for the routing recipe
-    of each wrapper.
-    """
-
-
-# Callers whose fit does not hand sensitive_features to the inner estimator.
-_DROPPING_WRAPPERS = ("fairlearn.", "imblearn.")
-
-
-def _dropping_wrapper():
-    """Module name of a known dropping wrapper on the call stack, or None."""
-    frame = sys._getframe(2)
-    for _ in range(40):
-        if frame is None:
-            return None
-        name = frame.f_globals.get("__name__", "")
-        if name.startswith(_DROPPING_WRAPPERS):
-            return name
-        frame = frame.f_back
-    return None
-
-
-def warn_if_sensitive_features_missing(estimator):
-    """Warn when ``fit`` got no ``sensitive_features`` but probably should have."""
-    requested = estimator._get_metadata_request().fit.requests.get("sensitive_features")
-    wrapper = _dropping_wrapper()
-    if requested not in (None, False):
-        reason = "it requests them (set_fit_request(sensitive_features=True))"
-    elif wrapper is not None:
-        package = wrapper.split(".")[0]
-        reason = f"it is fitted by {package} ({wrapper}), which does not pass them on"
-    else:
-        return
-    warnings.warn(
-        f"{type(estimator).__name__}.fit got no sensitive_features although "
-        f"{reason}; the classes are used as the groups. Pass "
-        "sensitive_features to fit, or see the user guide's routing recipes.",
-        MissingSensitiveFeaturesWarning,
-        stacklevel=4,
-    )
-
-
-# Share of the validation rows that monitor the fit (see split_monitor_rows).
-MONITOR_SHARE = 0.5
-
-
-def distribution_weights(strata_train, strata_valid):
-    """Weight of each validation row: its stratum's training over validation share.
-
-    1 where the stratum has no training rows.
-    """
-    size = max(strata_train.max(initial=0), strata_valid.max(initial=0)) + 1
-    train = np.bincount(strata_train, minlength=size) / max(len(strata_train), 1)
-    valid = np.bincount(strata_valid, minlength=size) / max(len(strata_valid), 1)
-    ratio = np.divide(train, valid, out=np.ones(size), where=(valid > 0) & (train > 0))
-    return ratio[strata_valid]
 
 
 class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):

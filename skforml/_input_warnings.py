@@ -1,9 +1,11 @@
 """Warnings about inputs that are valid but usually a mistake.
 
-Neither is an error: training goes on. :class:`FeatureScaleWarning` says
+None is an error: training goes on. :class:`FeatureScaleWarning` says
 that features are on a scale a neural network trains badly on;
 :class:`IndexMismatchWarning` says that pandas arguments matched by position
-carry different index labels, so their rows are probably not the same rows.
+carry different index labels, so their rows are probably not the same rows;
+:class:`MissingSensitiveFeaturesWarning` says that ``fit`` got no sensitive
+features where they were probably meant.
 ``docs/input_validation.rst`` describes both.
 """
 
@@ -181,4 +183,52 @@ def check_index_alignment(X, y, sensitive_features=None, *, sample_weight=None):
     """
     warn_if_indexes_differ(
         X=X, y=y, sensitive_features=sensitive_features, sample_weight=sample_weight
+    )
+
+
+class MissingSensitiveFeaturesWarning(UserWarning):
+    """``fit`` got no ``sensitive_features`` where they were probably meant.
+
+    Raised when the estimator requested them through metadata routing, or
+    when a wrapper known to drop them (fairlearn's reductions and
+    ThresholdOptimizer, imbalanced-learn's pipelines) called ``fit``: the
+    classes are then the groups. See the user guide for the routing recipe
+    of each wrapper.
+    """
+
+
+# Callers whose fit does not hand sensitive_features to the inner estimator.
+_DROPPING_WRAPPERS = ("fairlearn.", "imblearn.")
+
+
+def _dropping_wrapper():
+    """Module name of a known dropping wrapper on the call stack, or None."""
+    frame = sys._getframe(2)
+    for _ in range(40):
+        if frame is None:
+            return None
+        name = frame.f_globals.get("__name__", "")
+        if name.startswith(_DROPPING_WRAPPERS):
+            return name
+        frame = frame.f_back
+    return None
+
+
+def warn_if_sensitive_features_missing(estimator):
+    """Warn when ``fit`` got no ``sensitive_features`` but probably should have."""
+    requested = estimator._get_metadata_request().fit.requests.get("sensitive_features")
+    wrapper = _dropping_wrapper()
+    if requested not in (None, False):
+        reason = "it requests them (set_fit_request(sensitive_features=True))"
+    elif wrapper is not None:
+        package = wrapper.split(".")[0]
+        reason = f"it is fitted by {package} ({wrapper}), which does not pass them on"
+    else:
+        return
+    warnings.warn(
+        f"{type(estimator).__name__}.fit got no sensitive_features although "
+        f"{reason}; the classes are used as the groups. Pass "
+        "sensitive_features to fit, or see the user guide's routing recipes.",
+        MissingSensitiveFeaturesWarning,
+        stacklevel=4,
     )

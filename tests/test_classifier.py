@@ -786,7 +786,7 @@ def test_cuda_fit_matches_cpu(biased_data):
 def test_warns_when_a_fairlearn_reduction_drops_sensitive_features(biased_data):
     from fairlearn.reductions import ExponentiatedGradient, TruePositiveRateParity
 
-    from skforml._base import MissingSensitiveFeaturesWarning
+    from skforml import MissingSensitiveFeaturesWarning
 
     X, y, groups = biased_data
     reduction = ExponentiatedGradient(
@@ -799,7 +799,7 @@ def test_warns_when_a_fairlearn_reduction_drops_sensitive_features(biased_data):
 
 
 def test_warns_when_requested_sensitive_features_do_not_arrive(biased_data):
-    from skforml._base import MissingSensitiveFeaturesWarning
+    from skforml import MissingSensitiveFeaturesWarning
 
     X, y, _ = biased_data
     with sklearn.config_context(enable_metadata_routing=True):
