@@ -23,10 +23,9 @@ import warnings
 
 import numpy as np
 import torch
+from fairlearn.reductions import ExponentiatedGradient, TruePositiveRateParity
 from joblib import Parallel, delayed
 from sklearn.model_selection import train_test_split
-
-from fairlearn.reductions import ExponentiatedGradient, TruePositiveRateParity
 
 from skforml import FORMLClassifier, ReweightedClassifier
 from skforml.datasets import load_adult, load_digits_noisy, make_biased_classification
