@@ -1,15 +1,55 @@
-"""The weightings of the paper's reweighting baselines.
+"""The weightings of the reweighting baselines, registered by name.
 
-Each is a :class:`~skforml._weighting.Weighting`: a scheme's weight of a row
-is stored as its logit, and the caller's ``sample_weight`` multiplies it in
-every batch. :class:`~skforml.ReweightedClassifier` picks one of them.
+Each is a :class:`BaselineWeighting`: a scheme's weight of a row is stored as
+its logit, and the caller's ``sample_weight`` multiplies it in every batch.
+A subclass with a ``name`` registers itself: :class:`~skforml.ReweightedClassifier`
+accepts ``weighting=name`` and lists its ``summary`` in its docstring, so
+adding a baseline touches this module only.
 """
+
+from typing import ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ._weighting import LOGIT_BOUND, Weighting
+
+BASELINES = {}
+
+
+class BaselineWeighting(Weighting):
+    """A weighting that :class:`~skforml.ReweightedClassifier` offers by name.
+
+    Subclasses set ``name`` and ``summary`` (reStructuredText, one paragraph,
+    for the estimator's docstring) and build themselves from the estimator's
+    parameters in :meth:`from_estimator`.
+    """
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    # Whether the groups change the weights (else no sensitive features is fine).
+    uses_groups: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            BASELINES[cls.name] = cls
+
+    @classmethod
+    def from_estimator(cls, estimator):
+        """The weighting for the parameters of ``estimator``."""
+        return cls()
+
+
+def describe_baselines(indent=8):
+    """The ``summary`` of every registered baseline, as a numpydoc list."""
+    pad = " " * indent
+    lines = []
+    for name, cls in BASELINES.items():
+        lines.append(f"{pad}``{name!r}``".replace("'", '"'))
+        lines += [f"{pad}    {line}".rstrip() for line in cls.summary.splitlines()]
+    return "\n".join(lines)
 
 
 def proportion_weights(counts):
@@ -58,40 +98,64 @@ def class_balanced_weights(counts, beta):
     return weights * present.sum() / weights.sum()
 
 
-class UniformWeights(Weighting):
+class UniformWeights(BaselineWeighting):
     """Every row weighs the same: plain training (the paper's "Uniform")."""
+
+    name = "uniform"
+    summary = """Every row weighs the same: plain training (FORML paper's
+"Uniform" baseline)."""
+    uses_groups = False
 
     def initial_logits(self, rows):
         return np.zeros(rows.n_rows)
 
 
-class RandomWeights(Weighting):
+class RandomWeights(BaselineWeighting):
     """Log-weights drawn once from N(0, 1) and kept (the paper's "Random")."""
+
+    name = "random"
+    summary = """Each row's weight logit is drawn once from N(0, 1) and kept
+fixed (the paper's "Random" baseline; seeded by ``random_state``)."""
+    uses_groups = False
 
     def initial_logits(self, rows):
         return rows.rng.standard_normal(rows.n_rows)
 
 
-class ProportionWeights(Weighting):
+class ProportionWeights(BaselineWeighting):
     """A row weighs ``1 / n_c``, the inverse size of its group."""
+
+    name = "proportion"
+    summary = """A row weighs ``1 / n_c``, the inverse size of its group, so that
+every group weighs the same in total (the paper's "Proportion" baseline)."""
 
     def initial_logits(self, rows):
         counts = np.bincount(rows.groups, minlength=rows.n_groups)
         return np.log(proportion_weights(counts)[rows.groups])
 
 
-class ClassBalancedWeights(Weighting):
+class ClassBalancedWeights(BaselineWeighting):
     """Cui et al.'s inverse effective number of the row's group."""
+
+    name = "class_balanced"
+    summary = """Cui et al. (2019): a row of group ``c`` weighs
+``(1 - beta) / (1 - beta**n_c)``, the inverse of the group's effective
+number of samples, normalised to sum to the number of groups. ``beta`` = 0
+gives uniform weights and ``beta`` -> 1 inverse frequencies."""
 
     def __init__(self, beta):
         self.beta = beta
+
+    @classmethod
+    def from_estimator(cls, estimator):
+        return cls(estimator.beta)
 
     def initial_logits(self, rows):
         counts = np.bincount(rows.groups, minlength=rows.n_groups)
         return np.log(class_balanced_weights(counts, self.beta)[rows.groups])
 
 
-class LabelBiasWeighting(Weighting):
+class LabelBiasWeighting(BaselineWeighting):
     """Jiang & Nachum's label-bias weights, updated once per epoch.
 
     With multipliers ``lambda_k`` (0 at the start), ``e_i = -lambda_{g(i)}``
@@ -116,9 +180,30 @@ class LabelBiasWeighting(Weighting):
 
     """
 
+    name = "label_bias"
+    summary = """Jiang & Nachum (2020), binary targets: one multiplier
+``lambda_k`` per group, 0 at the start. With ``e_i = -lambda_{g(i)}`` and
+``s_i = sigmoid(2 e_i)``, a positive row weighs ``1 - s_i`` and a negative
+row ``s_i``. After every epoch, ``lambda_k += label_bias_lr * violation_k``
+with the violations of ``label_bias_constraint`` measured on the training
+rows with the network's hard predictions: a group predicted positive too
+rarely gets its positives up-weighted and its negatives down-weighted. The
+positive class is ``classes_[1]``. The authors retrain to convergence
+between updates; here the multipliers move once per epoch of one training
+run. Without ``sensitive_features`` the groups are the classes, and equal
+opportunity leaves every multiplier at 0."""
+
     def __init__(self, lr, constraint):
         self.lr = lr
         self.constraint = constraint
+
+    @classmethod
+    def from_estimator(cls, estimator):
+        # "equal_opportunity" is skforml 0.1's (and Jiang & Nachum's) name.
+        constraint = estimator.label_bias_constraint
+        if constraint == "equal_opportunity":
+            constraint = "true_positive_rate_parity"
+        return cls(estimator.label_bias_lr, constraint)
 
     def initial_logits(self, rows):
         if rows.n_classes != 2:
@@ -188,7 +273,7 @@ class LabelBiasWeighting(Weighting):
         self.multipliers = state["multipliers"].clone()
 
 
-class LearningToReweight(Weighting):
+class LearningToReweight(BaselineWeighting):
     """Ren et al.'s online weights from the validation-gradient alignment.
 
     For a batch, the meta step takes ``d_j = grad l_j . grad L_val`` with the
@@ -201,6 +286,13 @@ class LearningToReweight(Weighting):
     which :meth:`weights` reports.
     """
 
+    name = "learning_to_reweight"
+    summary = """Ren et al. (2018), the non-fair meta-learning baseline: for every
+batch, the weights are the negative gradient of the mean validation
+cross-entropy with respect to per-row loss weights ``eps`` at ``eps = 0``,
+clipped at 0 and normalised to sum 1 (uniform when none is positive). The
+validation rows are held out as for FORML, balanced over the groups
+(constraint ``"error_rate_parity"``)."""
     uses_meta_step = True
 
     def initial_logits(self, rows):

@@ -16,28 +16,11 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
 from ._base import BaseReweightingClassifier
-from ._baseline_weights import (
-    ClassBalancedWeights,
-    LabelBiasWeighting,
-    LearningToReweight,
-    ProportionWeights,
-    RandomWeights,
-    UniformWeights,
-    class_balanced_weights,  # noqa: F401 - re-exported for the docs
-    proportion_weights,  # noqa: F401
-)
-from ._constraints import make_constraint
+from ._baseline_weights import BASELINES, describe_baselines
 from ._losses import MetaObjective, cross_entropy
 from ._meta_step import choose_engine
 
-WEIGHTINGS = (
-    "uniform",
-    "random",
-    "proportion",
-    "class_balanced",
-    "label_bias",
-    "learning_to_reweight",
-)
+WEIGHTINGS = tuple(BASELINES)
 # "equal_opportunity" is the name of skforml 0.1 (and of Jiang & Nachum).
 LABEL_BIAS_CONSTRAINTS = (
     "true_positive_rate_parity",
@@ -67,49 +50,10 @@ class ReweightedClassifier(BaseReweightingClassifier):
         Network returning one logit per class for a float32 batch ``X``.
         None builds an :class:`~skforml.MLP` with ``hidden_layer_sizes``. A
         class is instantiated with ``module_params``; an instance is copied.
-    weighting : {"uniform", "random", "proportion", "class_balanced", \
-            "label_bias", "learning_to_reweight"}, default="uniform"
-        How rows are weighted:
+    weighting : str, default="uniform"
+        How rows are weighted, one of:
 
-        ``"uniform"``
-            Every row weighs the same: plain training (FORML paper's
-            "Uniform" baseline).
-        ``"random"``
-            Each row's weight logit is drawn once from N(0, 1) and kept
-            fixed (the paper's "Random" baseline; seeded by
-            ``random_state``).
-        ``"proportion"``
-            A row weighs ``1 / n_c``, the inverse size of its group, so that
-            every group weighs the same in total (the paper's "Proportion"
-            baseline).
-        ``"class_balanced"``
-            Cui et al. (2019): a row of group ``c`` weighs
-            ``(1 - beta) / (1 - beta**n_c)``, the inverse of the group's
-            effective number of samples, normalised to sum to the number of
-            groups. ``beta`` = 0 gives uniform weights and ``beta`` -> 1
-            inverse frequencies.
-        ``"label_bias"``
-            Jiang & Nachum (2020), binary targets: one multiplier
-            ``lambda_k`` per group, 0 at the start. With
-            ``e_i = -lambda_{g(i)}`` and ``s_i = sigmoid(2 e_i)``, a positive
-            row weighs ``1 - s_i`` and a negative row ``s_i``. After every
-            epoch, ``lambda_k += label_bias_lr * violation_k`` with the
-            violations of ``label_bias_constraint`` measured on the training
-            rows with the network's hard predictions: a group predicted
-            positive too rarely gets its positives up-weighted and its
-            negatives down-weighted. The positive class is ``classes_[1]``.
-            The authors retrain to convergence between updates; here the
-            multipliers move once per epoch of one training run. Without
-            ``sensitive_features`` the groups are the classes, and equal
-            opportunity leaves every multiplier at 0.
-        ``"learning_to_reweight"``
-            Ren et al. (2018), the non-fair meta-learning baseline: for every
-            batch, the weights are the negative gradient of the mean
-            validation cross-entropy with respect to per-row loss weights
-            ``eps`` at ``eps = 0``, clipped at 0 and normalised to sum 1
-            (uniform when none is positive). The validation rows are held
-            out as for FORML, balanced over the groups (constraint
-            ``"error_rate_parity"``).
+    %(weightings)s
 
     hidden_layer_sizes : tuple of int, default=(64,)
         Hidden widths of the built-in network (ignored with ``module``).
@@ -336,11 +280,14 @@ class ReweightedClassifier(BaseReweightingClassifier):
             validation_set=validation_set,
         )
 
+    def _baseline(self):
+        return BASELINES[self.weighting]
+
     def _uses_validation(self):
-        return self.weighting == "learning_to_reweight"
+        return self._baseline().uses_meta_step
 
     def _uses_groups(self):
-        return self.weighting not in ("uniform", "random")
+        return self._baseline().uses_groups
 
     def _split_constraint(self):
         # Defined for every target and grouping: the split only has to keep
@@ -352,25 +299,20 @@ class ReweightedClassifier(BaseReweightingClassifier):
         return choose_engine(module)
 
     def _make_meta_objective(self, spec, device, row_loss):
-        if self.weighting != "learning_to_reweight":
+        if not self._baseline().uses_meta_step:
             return None
         return MetaObjective(cross_entropy, None, row_loss)
 
     def _make_weighting(self):
-        weighting = self.weighting
-        if weighting == "label_bias":
-            constraint = make_constraint(self.label_bias_constraint).name
-            return LabelBiasWeighting(self.label_bias_lr, constraint)
-        if weighting == "class_balanced":
-            return ClassBalancedWeights(self.beta)
-        return {
-            "uniform": UniformWeights,
-            "random": RandomWeights,
-            "proportion": ProportionWeights,
-            "learning_to_reweight": LearningToReweight,
-        }[weighting]()
+        return self._baseline().from_estimator(self)
 
     def _collect_fitted_attributes(self, n_samples):
         super()._collect_fitted_attributes(n_samples)
         if self.weighting == "label_bias":
             self.label_bias_multipliers_ = np.array(self.net_.weighting_.history)
+
+
+# The weightings are documented once, on their classes.
+ReweightedClassifier.__doc__ = ReweightedClassifier.__doc__.replace(
+    "    %(weightings)s", describe_baselines()
+)
