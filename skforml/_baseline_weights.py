@@ -155,6 +155,24 @@ gives uniform weights and ``beta`` -> 1 inverse frequencies."""
         return np.log(class_balanced_weights(counts, self.beta)[rows.groups])
 
 
+class ReweighingWeights(BaselineWeighting):
+    """Kamiran & Calders' reweighing: groups and labels made independent."""
+
+    name = "reweighing"
+    summary = """Kamiran & Calders (2012): a row of group ``g`` and label ``y``
+weighs ``P(g) P(y) / P(g, y)`` (training frequencies), so that group and
+label are independent under the weights. Needs ``sensitive_features``:
+with the classes as groups the weights follow the class frequencies."""
+
+    def initial_logits(self, rows):
+        n_strata = rows.n_groups * rows.n_classes
+        strata = rows.groups * rows.n_classes + rows.y
+        joint = np.bincount(strata, minlength=n_strata).reshape(rows.n_groups, -1)
+        expected = np.outer(joint.sum(axis=1), joint.sum(axis=0)) / rows.n_rows
+        with np.errstate(divide="ignore"):
+            return np.log(expected[rows.groups, rows.y] / joint[rows.groups, rows.y])
+
+
 class LabelBiasWeighting(BaselineWeighting):
     """Jiang & Nachum's label-bias weights, updated once per epoch.
 

@@ -314,3 +314,44 @@ def test_label_bias_warm_start_continues_the_multipliers():
     clf.fit(X, y, sensitive_features=groups)
     assert clf.label_bias_multipliers_.shape == (2, 3)
     np.testing.assert_array_equal(clf.label_bias_multipliers_[:1], first)
+
+
+# -- reweighing ----------------------------------------------------------------
+
+
+def test_reweighing_makes_group_and_label_independent():
+    rng = np.random.RandomState(0)
+    groups = rng.randint(3, size=400)
+    y = (rng.uniform(size=400) < 0.2 + 0.25 * groups).astype(int)
+    weighting = start(
+        ReweightedClassifier(weighting="reweighing")._make_weighting(), y, groups
+    )
+    w = weighting.weights().numpy()
+    # P(g) P(y) / P(g, y), up to the mean-one normalisation.
+    expected = np.array(
+        [
+            np.mean(groups == g)
+            * np.mean(y == label)
+            / np.mean((groups == g) & (y == label))
+            for g, label in zip(groups, y)
+        ]
+    )
+    np.testing.assert_allclose(w, expected / expected.mean(), rtol=1e-5)
+    # Under the weights, every group has the overall positive rate.
+    for g in range(3):
+        member = groups == g
+        assert np.average(y[member], weights=w[member]) == pytest.approx(
+            y.mean(), rel=1e-5
+        )
+
+
+def test_reweighing_fits_through_the_estimator():
+    X, y, groups = make_biased_classification(n_samples=400, random_state=0)
+    clf = ReweightedClassifier(weighting="reweighing", **TINY)
+    clf.fit(X, y, sensitive_features=groups)
+    assert "reweighing" in ReweightedClassifier.__doc__
+    positive_rate = [
+        np.average(y[groups == g], weights=clf.sample_weights_[groups == g])
+        for g in (0, 1)
+    ]
+    assert positive_rate[0] == pytest.approx(positive_rate[1], rel=1e-5)
