@@ -133,7 +133,7 @@ def fit_one(seed, epochs):
 
 
 def main(argv=None):
-    args = parser(NAME, __doc__.splitlines()[0], seeds=5).parse_args(argv)
+    args = parser(NAME, __doc__.splitlines()[0], seeds=10).parse_args(argv)
     epochs = 2 if args.smoke else 60
     seeds = range(2 if args.smoke else args.seeds)
     args.seeds = len(seeds)
