@@ -1,15 +1,12 @@
 """
-=========================================================
+===========================================================
 Fairness-accuracy frontiers on UCI Adult, next to fairlearn
-=========================================================
+===========================================================
 
 :func:`skforml.sweep` fits each method over its own tolerance knob on the
 same train/test splits, and shows each method's Pareto frontier of test
 accuracy against the true-positive-rate difference (TPRD) between women and
-men, with the most accurate setting within a few tolerances. Then, for
-users who stay with scikit-learn's model selection, fairness scorers and a
-``refit`` rule pick the most accurate FORML within a tolerance in
-``GridSearchCV``.
+men, with the most accurate setting within a few tolerances.
 
 This is a small version of ``python -m skforml.demo``: fewer rows, epochs
 and seeds, so that it runs in about a minute.
@@ -22,13 +19,11 @@ and seeds, so that it runs in about a minute.
 # (standardised numbers, one-hot categories); ``sensitive`` holds ``sex``.
 # We keep 12,000 rows: 3,000 to train on and 9,000 to test.
 import numpy as np
-import sklearn
-from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.model_selection import train_test_split
 
-from skforml import FORMLClassifier, sweep
+from skforml import sweep
 from skforml.datasets import load_adult
 from skforml.demo import frontier_methods
-from skforml.metrics import best_within_tolerance, make_fairness_scorer
 
 adult = load_adult()
 sex = adult.sensitive["sex"].to_numpy()
@@ -84,23 +79,6 @@ print(result)
 fig = result.plot()
 
 # %%
-# Selection inside GridSearchCV
-# -----------------------------
-# :func:`~skforml.metrics.make_fairness_scorer` measures a disparity with
-# fairlearn's metric on each validation fold, the fold's sensitive features
-# reaching it by metadata routing; :func:`~skforml.metrics.best_within_tolerance`
-# refits the most accurate candidate whose mean TPRD is within 0.05.
-sklearn.set_config(enable_metadata_routing=True)
-search = GridSearchCV(
-    FORMLClassifier(
-        constraint="true_positive_rate_parity", max_epochs=10, random_state=0
-    ).set_fit_request(sensitive_features=True),
-    {"tolerance": [0.05, None]},
-    scoring={"accuracy": "accuracy", "tprd": make_fairness_scorer("tprd")},
-    refit=best_within_tolerance(0.05, accuracy="accuracy", disparity="tprd"),
-    cv=2,
-).fit(X[:2000], y[:2000], sensitive_features=sex[:2000])
-sklearn.set_config(enable_metadata_routing=False)
-print("chosen:", search.best_params_)
-print("cv accuracy:", search.cv_results_["mean_test_accuracy"].round(3))
-print("cv TPRD:", (-search.cv_results_["mean_test_tprd"]).round(3))
+# To select a FORML tolerance by cross-validation instead, with fairness
+# scorers and a refit rule in ``GridSearchCV``, see
+# :ref:`sphx_glr_auto_examples_plot_grid_search.py`.
