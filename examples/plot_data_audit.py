@@ -123,7 +123,9 @@ print(weight_summary(model, sensitive_features=status, y=y).round(3))
 # (``meta_lr=0``) on the rest, and compare with the full data and a random
 # subset of the same size.
 def plain():
-    return FORMLClassifier(meta_lr=0, constraint="error_rate_parity", random_state=0)
+    return FORMLClassifier(
+        meta_lr=0, constraint="error_rate_parity", max_epochs=20, random_state=0
+    )
 
 
 def scores(model):

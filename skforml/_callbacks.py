@@ -29,7 +29,23 @@ MIN_STRENGTH, MAX_STRENGTH = 1 / 32, 8.0
 
 
 class WeightCollapseWarning(UserWarning):
-    """The learned weights concentrate on a small share of the rows."""
+    """The learned weights concentrate on a small share of the rows.
+
+    Examples
+    --------
+    It is a :class:`UserWarning`, so the usual filters apply; to make it an
+    error while tuning ``meta_lr``:
+
+    >>> import warnings
+    >>> from skforml import WeightCollapseWarning
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("error", WeightCollapseWarning)
+    ...     # fit here: a collapse of the weights raises instead of warning
+    ...     pass
+    >>> issubclass(WeightCollapseWarning, UserWarning)
+    True
+
+    """
 
 
 class WeightMonitor(Callback):

@@ -64,6 +64,15 @@ class Constraint(ABC):
     Subclasses set ``name`` (and optionally ``aliases``) and implement
     :meth:`cell_keys` and :meth:`disparity`; the surrogate defaults to the
     per-row training loss. Instances are stateless and picklable.
+
+    Examples
+    --------
+    >>> from skforml import Constraint, EqualizedOdds, FORMLClassifier
+    >>> constraint = EqualizedOdds()
+    >>> isinstance(constraint, Constraint), constraint.name
+    (True, 'equalized_odds')
+    >>> clf = FORMLClassifier(constraint=constraint)  # an instance works like its name
+
     """
 
     name: ClassVar[str]
@@ -251,6 +260,17 @@ class TruePositiveRateParity(Constraint):
     predicting everyone positive (measured on Adult, sex, tolerance 0.03:
     test accuracy .85 -> .67 in 33 epochs), while the negatives' cells hold
     the false-positive rates in place (.854 accuracy at TPRD .017).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skforml import TruePositiveRateParity
+    >>> y_true = np.array([1, 1, 1, 1, 0, 0])
+    >>> y_pred = np.array([1, 1, 1, 0, 0, 0])
+    >>> groups = np.array([0, 0, 1, 1, 0, 1])
+    >>> float(TruePositiveRateParity().disparity(y_true, y_pred, groups))
+    0.5
+
     """
 
     name = "true_positive_rate_parity"
@@ -277,6 +297,17 @@ class FalsePositiveRateParity(Constraint):
 
     The disparity is the FPR difference; the meta-loss compares the groups
     within each label, for the reason given in :class:`TruePositiveRateParity`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skforml import FalsePositiveRateParity
+    >>> y_true = np.array([0, 0, 0, 0, 1, 1])
+    >>> y_pred = np.array([1, 0, 0, 0, 1, 1])
+    >>> groups = np.array([0, 0, 1, 1, 0, 1])
+    >>> float(FalsePositiveRateParity().disparity(y_true, y_pred, groups))
+    0.5
+
     """
 
     name = "false_positive_rate_parity"
@@ -298,6 +329,18 @@ class EqualizedOdds(Constraint):
     The disparity is the larger of the TPR and FPR differences (fairlearn's
     ``equalized_odds_difference``), taken one-vs-rest over the classes of a
     multi-class target.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skforml import EqualizedOdds
+    >>> y_true = np.array([1, 1, 1, 1, 0, 0, 0, 0])
+    >>> y_pred = np.array([1, 1, 1, 0, 1, 0, 0, 0])
+    >>> groups = np.array([0, 0, 1, 1, 0, 0, 1, 1])
+    >>> # TPR gap .5, FPR gap .5
+    >>> float(EqualizedOdds().disparity(y_true, y_pred, groups))
+    0.5
+
     """
 
     name = "equalized_odds"
@@ -314,7 +357,19 @@ class EqualizedOdds(Constraint):
 
 
 class ErrorRateParity(Constraint):
-    """Equal error rates: all rows of each group, labels pooled."""
+    """Equal error rates: all rows of each group, labels pooled.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skforml import ErrorRateParity
+    >>> y_true = np.array([1, 0, 1, 0])
+    >>> y_pred = np.array([1, 0, 0, 0])
+    >>> groups = np.array([0, 0, 1, 1])
+    >>> float(ErrorRateParity().disparity(y_true, y_pred, groups))
+    0.5
+
+    """
 
     name = "error_rate_parity"
     pools_labels = True
@@ -335,6 +390,17 @@ class DemographicParity(Constraint):
     selection rate and the worst-group lift raises the lowest selection rate.
     Defined for binary targets with ``sensitive_features``: with the classes
     as groups, a selection rate per class is not a fairness notion.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skforml import DemographicParity
+    >>> y_true = np.array([1, 0, 1, 0])
+    >>> y_pred = np.array([1, 1, 1, 0])
+    >>> groups = np.array([0, 0, 1, 1])
+    >>> float(DemographicParity().disparity(y_true, y_pred, groups))
+    0.5
+
     """
 
     name = "demographic_parity"

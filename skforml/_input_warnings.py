@@ -35,6 +35,21 @@ class FeatureScaleWarning(UserWarning):
     saturate the network's first layer and it may learn little. Standardise
     the features, e.g. with a :class:`~sklearn.preprocessing.StandardScaler`
     in a :class:`~sklearn.pipeline.Pipeline`.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from skforml import FeatureScaleWarning, FORMLClassifier
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(200, 3)) * [1.0, 1.0, 1e5]  # a raw amount in column 2
+    >>> y = (X[:, 0] > 0).astype(int)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     clf = FORMLClassifier(max_epochs=1, random_state=0).fit(X, y)
+    >>> any(issubclass(w.category, FeatureScaleWarning) for w in caught)
+    True
+
     """
 
 
@@ -46,6 +61,24 @@ class IndexMismatchWarning(UserWarning):
     those labels differ, the rows are usually not the same rows: align them
     (``sensitive_features.loc[X.index]``) or drop stale labels
     (``reset_index(drop=True)``).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> from skforml import FORMLClassifier, IndexMismatchWarning
+    >>> rng = np.random.RandomState(0)
+    >>> X = pd.DataFrame(rng.normal(size=(200, 3)))
+    >>> y = pd.Series((X[0] > 0).astype(int))
+    >>> group = pd.Series(rng.randint(2, size=200), index=X.index[::-1])  # stale index
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     clf = FORMLClassifier(max_epochs=1, random_state=0).fit(
+    ...         X, y, sensitive_features=group)
+    >>> any(issubclass(w.category, IndexMismatchWarning) for w in caught)
+    True
+
     """
 
 
@@ -194,6 +227,23 @@ class MissingSensitiveFeaturesWarning(UserWarning):
     ThresholdOptimizer, imbalanced-learn's pipelines) called ``fit``: the
     classes are then the groups. See the user guide for the routing recipe
     of each wrapper.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import sklearn
+    >>> from sklearn.datasets import make_classification
+    >>> from skforml import FORMLClassifier, MissingSensitiveFeaturesWarning
+    >>> X, y = make_classification(n_samples=200, random_state=0)
+    >>> with sklearn.config_context(enable_metadata_routing=True):
+    ...     clf = FORMLClassifier(max_epochs=1, random_state=0).set_fit_request(
+    ...         sensitive_features=True)
+    ...     with warnings.catch_warnings(record=True) as caught:
+    ...         warnings.simplefilter("always")
+    ...         clf = clf.fit(X, y)  # requested, but none given
+    >>> any(issubclass(w.category, MissingSensitiveFeaturesWarning) for w in caught)
+    True
+
     """
 
 

@@ -17,6 +17,14 @@ class MLP(nn.Module):
     dropout : float, default=0.0
         Dropout probability after each hidden layer.
 
+    Examples
+    --------
+    >>> import torch
+    >>> from skforml import MLP
+    >>> net = MLP(n_features=4, n_classes=3, hidden_layer_sizes=(8, 8))
+    >>> net(torch.zeros(5, 4)).shape
+    torch.Size([5, 3])
+
     """
 
     def __init__(self, n_features, n_classes, hidden_layer_sizes=(64,), dropout=0.0):

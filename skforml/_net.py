@@ -61,6 +61,16 @@ class FORMLNet(NeuralNetClassifier):
 
     To change the training loss, pass another ``criterion`` (it must accept
     ``reduction="none"``) or override :meth:`get_row_losses`.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from skforml import FORMLClassifier, FORMLNet
+    >>> X, y = make_classification(n_samples=200, random_state=0)
+    >>> clf = FORMLClassifier(max_epochs=2, random_state=0).fit(X, y)
+    >>> isinstance(clf.net_, FORMLNet), len(clf.net_.history)
+    (True, 2)
+
     """
 
     def get_row_losses(self, y_pred, y_true):

@@ -38,7 +38,26 @@ MIN_GROUP_SAMPLES = 5
 
 
 class SmallGroupWarning(UserWarning):
-    """A compared cell is too small for the default ``min_group_samples``."""
+    """A compared cell is too small for the default ``min_group_samples``.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import numpy as np
+    >>> from sklearn.datasets import make_classification
+    >>> from skforml import FORMLClassifier, SmallGroupWarning
+    >>> X, y = make_classification(n_samples=200, random_state=0)
+    >>> group = np.zeros(200, dtype=int)
+    >>> group[np.flatnonzero(y == 1)[:6]] = 1  # 6 positives in group 1
+    >>> group[np.flatnonzero(y == 0)[:6]] = 1  # and 6 negatives
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     clf = FORMLClassifier(max_epochs=1, random_state=0).fit(
+    ...         X, y, sensitive_features=group)
+    >>> any(issubclass(w.category, SmallGroupWarning) for w in caught)
+    True
+
+    """
 
 
 def _cell_label(cell_names, cell):

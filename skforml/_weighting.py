@@ -74,6 +74,16 @@ class TrainingRows:
     rng : numpy.random.RandomState
         Seeded source of randomness of the weighting.
 
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skforml import TrainingRows
+    >>> rows = TrainingRows(y=np.array([0, 1, 0, 1]), groups=np.array([0, 0, 1, 1]),
+    ...                     n_classes=2, n_groups=2, sample_weight=None,
+    ...                     rng=np.random.RandomState(0))
+    >>> rows.n_rows
+    4
+
     """
 
     y: np.ndarray
@@ -95,6 +105,25 @@ class Weighting(ABC):
     and, when it learns, overrides :meth:`update` (called by the meta step
     when ``uses_meta_step``) or :meth:`end_epoch`. Rows are identified by
     their position among the training rows.
+
+    Examples
+    --------
+    A weighting that counts every row of group 1 twice, and never learns:
+
+    >>> import numpy as np
+    >>> import torch
+    >>> from skforml import TrainingRows, Weighting
+    >>> class GroupOneTwice(Weighting):
+    ...     def initial_logits(self, rows):
+    ...         return np.log(np.where(rows.groups == 1, 2.0, 1.0))
+    >>> rows = TrainingRows(y=np.array([0, 1, 0]), groups=np.array([0, 0, 1]),
+    ...                     n_classes=2, n_groups=2, sample_weight=None,
+    ...                     rng=np.random.RandomState(0))
+    >>> weighting = GroupOneTwice()
+    >>> weighting.start(rows, "cpu")
+    >>> weighting.batch_weights(torch.tensor([0, 1, 2]))
+    tensor([0.2500, 0.2500, 0.5000])
+
     """
 
     # Whether the net runs the meta step and calls update() every batch.
@@ -223,6 +252,19 @@ class FORMLWeights(Weighting):
     lookahead_sign : {1, -1}, default=1
         Sign of the lookahead step: -1 when the lookahead climbs the
         training loss, which flips the direction of the weight step.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from skforml import FORMLWeights, TrainingRows
+    >>> rows = TrainingRows(y=np.array([0, 1, 0, 1]), groups=np.array([0, 0, 1, 1]),
+    ...                     n_classes=2, n_groups=2, sample_weight=None,
+    ...                     rng=np.random.RandomState(0))
+    >>> weights = FORMLWeights(meta_lr=0.02)
+    >>> weights.start(rows, "cpu")
+    >>> weights.batch_weights(torch.tensor([0, 1, 2, 3]))  # uniform at the start
+    tensor([0.2500, 0.2500, 0.2500, 0.2500])
 
     """
 
