@@ -21,21 +21,22 @@ from skforml import FORMLClassifier
 from skforml._constraints import measured_constraint
 
 
-def run(dataset, tolerance, seed, validation_size=0.1):
+def run(dataset, tolerance, seed, validation_size=None):
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
     X_tr, X_te, y_tr, y_te, g_tr, g_te = DATASETS[dataset](seed)
     clf = FORMLClassifier(
         tolerance=tolerance,
         constraint="true_positive_rate_parity",
-        validation_size=validation_size,
         random_state=seed,
-    ).fit(X_tr, y_tr, sensitive_features=g_tr)
+    )
+    if validation_size is not None:
+        clf.set_params(validation_size=validation_size)
+    clf.fit(X_tr, y_tr, sensitive_features=g_tr)
     valid = clf.history_[clf.best_epoch_ - 1, "valid_disparity"]
     constraint = measured_constraint(clf.constraint, g_te is None)
     y_true = np.searchsorted(clf.classes_, y_te)
     groups = y_true if g_te is None else np.unique(g_te, return_inverse=True)[1]
-    y_true = np.searchsorted(clf.classes_, y_te)
     y_pred = np.searchsorted(clf.classes_, clf.predict(X_te))
     test = constraint.disparity(y_true, y_pred, groups)
     reachable = min(clf.history_[:, "valid_disparity"]) <= tolerance
@@ -58,7 +59,7 @@ def main(argv=None):
     )
     parser.add_argument("--datasets", nargs="*", default=list(DATASETS))
     parser.add_argument("--n-jobs", type=int, default=2)
-    parser.add_argument("--validation-size", type=float, default=0.1)
+    parser.add_argument("--validation-size", type=float, default=None)
     args = parser.parse_args(argv)
     tasks = [
         (d, t, s, args.validation_size)
