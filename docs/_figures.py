@@ -69,12 +69,28 @@ def write_three_step_figure(path):
             )
         )
         cx = left + width / 2
-        ax.text(cx, y0 + height - 0.28, title, ha="center", va="center",
-                fontsize=12, fontweight="bold")
-        ax.text(cx, y0 + height - 0.62, data, ha="center", va="center",
-                fontsize=9.5, style="italic", color="#333333")
-        ax.text(cx, y0 + 0.75, body, ha="center", va="center", fontsize=9.5,
-                linespacing=1.7)
+        ax.text(
+            cx,
+            y0 + height - 0.28,
+            title,
+            ha="center",
+            va="center",
+            fontsize=12,
+            fontweight="bold",
+        )
+        ax.text(
+            cx,
+            y0 + height - 0.62,
+            data,
+            ha="center",
+            va="center",
+            fontsize=9.5,
+            style="italic",
+            color="#333333",
+        )
+        ax.text(
+            cx, y0 + 0.75, body, ha="center", va="center", fontsize=9.5, linespacing=1.7
+        )
     for left in lefts[:2]:
         ax.add_patch(
             FancyArrowPatch(
@@ -98,12 +114,25 @@ def write_three_step_figure(path):
             linestyle="--",
         )
     )
-    ax.text(5.5, 0.08, "next minibatch: the weights $w$ of its rows, learned so "
-            "far, start the next lookahead", ha="center", va="center",
-            fontsize=9.5, color="#555555")
-    ax.text(5.5, 3.45, "One FORML step (Algorithm 1 of Yan, Seto & Apostoloff, "
-            "2022); $w$: one weight logit per training row",
-            ha="center", va="center", fontsize=10.5)
+    ax.text(
+        5.5,
+        0.08,
+        "next minibatch: the weights $w$ of its rows, learned so "
+        "far, start the next lookahead",
+        ha="center",
+        va="center",
+        fontsize=9.5,
+        color="#555555",
+    )
+    ax.text(
+        5.5,
+        3.45,
+        "One FORML step (Algorithm 1 of Yan, Seto & Apostoloff, "
+        "2022); $w$: one weight logit per training row",
+        ha="center",
+        va="center",
+        fontsize=10.5,
+    )
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -79,17 +79,8 @@ sphinx_gallery_conf = {
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"/plot_",
     "ignore_pattern": r"__init__\.py",
-    # From a first model to the specialised topics.
-    "within_subsection_order": [
-        "plot_quickstart.py",
-        "plot_grid_search.py",
-        "plot_frontier_adult.py",
-        "plot_early_stopping.py",
-        "plot_data_audit.py",
-        "plot_cnn_digits.py",
-        "plot_gpu.py",
-        "*",
-    ],
+    # From a first model to the specialised topics (docs/_gallery_order.py).
+    "within_subsection_order": "_gallery_order.ExampleOrder",
     "remove_config_comments": True,
     "show_memory": False,
     "matplotlib_animations": False,
