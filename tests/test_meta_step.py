@@ -59,8 +59,8 @@ def make_problem(
     return X, y, (X_val, y_val, cells), make_meta_loss(meta_loss, spec, "cpu"), w
 
 
-def meta_objective(module, w, X, y, validation, meta_loss):
-    """L_f(theta - eta grad sum softmax(w)_i l_i), written out independently."""
+def lookahead(module, w, X, y):
+    """theta - eta grad sum softmax(w)_i l_i, written out independently."""
     params = dict(module.named_parameters())
     p = torch.softmax(w, dim=0)
     losses = nn.functional.cross_entropy(
@@ -69,10 +69,15 @@ def meta_objective(module, w, X, y, validation, meta_loss):
     grads = torch.autograd.grad(
         (p * losses).sum(), list(params.values()), create_graph=True
     )
-    lookahead = {n: q - LOOKAHEAD_LR * g for (n, q), g in zip(params.items(), grads)}
+    return {n: q - LOOKAHEAD_LR * g for (n, q), g in zip(params.items(), grads)}
+
+
+def meta_objective(module, w, X, y, validation, meta_loss):
+    """L_f at the lookahead parameters, written out independently."""
+    params = lookahead(module, w, X, y)
     X_val, y_val, cells = validation
     module.eval()
-    out = functional_call(module, lookahead, (X_val,))
+    out = functional_call(module, params, (X_val,))
     module.train()
     return meta_loss(nn.functional.cross_entropy(out, y_val, reduction="none"), cells)
 
@@ -284,17 +289,9 @@ def test_linear_engine_handles_positions():
 def dp_objective(module, w, X, y, validation, worst_group_lift):
     """MeanLossD of the groups' mean (1 - P(positive)) after the lookahead,
     written out independently of skforml's objective."""
-    params = dict(module.named_parameters())
-    p = torch.softmax(w, dim=0)
-    losses = nn.functional.cross_entropy(
-        functional_call(module, params, (X,)), y, reduction="none"
-    )
-    grads = torch.autograd.grad(
-        (p * losses).sum(), list(params.values()), create_graph=True
-    )
-    lookahead = {n: q - LOOKAHEAD_LR * g for (n, q), g in zip(params.items(), grads)}
+    params = lookahead(module, w, X, y)
     X_val, _, groups = validation
-    values = 1 - torch.softmax(functional_call(module, lookahead, (X_val,)), 1)[:, 1]
+    values = 1 - torch.softmax(functional_call(module, params, (X_val,)), 1)[:, 1]
     overall = values.mean()
     means = torch.stack([values[groups == g].mean() for g in range(2)])
     objective = (means - overall).abs().mean()
