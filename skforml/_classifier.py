@@ -131,13 +131,13 @@ class FORMLClassifier(BaseReweightingClassifier):
     meta_gradient : {"auto", "linear", "jvp", "unrolled"}, default="auto"
         How the weight gradient is computed: ``"linear"``, in closed form from
         saved activations (networks whose parameters all live in
-        ``nn.Linear`` and ``nn.Conv2d`` layers); ``"jvp"``, in closed form with one forward-mode
-        pass (any network); ``"unrolled"``, by autograd through the lookahead
-        (the literal reference). ``"auto"`` (``"closed_form"`` in skforml
-        0.1) picks ``"linear"`` when it applies, else ``"jvp"``; on a small
-        CNN the convolutional closed form ran 2.3x a plain epoch, ``"jvp"``
-        2.8 to 3.6x. Train-mode
-        BatchNorm falls back to ``"unrolled"`` with a warning.
+        ``nn.Linear`` and ``nn.Conv2d`` layers); ``"jvp"``, in closed form
+        with one forward-mode pass (any network); ``"unrolled"``, by autograd
+        through the lookahead (the literal reference). ``"auto"``
+        (``"closed_form"`` in skforml 0.1) picks ``"linear"`` when it
+        applies, else ``"jvp"``; on a small CNN the convolutional closed form
+        ran 2.3x a plain epoch, ``"jvp"`` 2.8 to 3.6x. Train-mode BatchNorm
+        falls back to ``"unrolled"`` with a warning.
     reverse_lookahead : bool, default=False
         Ablation (paper appendix, Tables 6-7): the lookahead climbs the
         weighted training loss (``theta~ = theta + eta_c grad``) instead of
