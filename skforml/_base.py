@@ -28,7 +28,14 @@ from ._data import (
     dataset_targets,
     is_torch_dataset,
 )
-from ._fit_state import MONITOR_SHARE, FitData, ValidationRows, distribution_weights
+from ._fit_state import (
+    MONITOR_SHARE,
+    FitData,
+    ObjectiveParts,
+    ValidationRows,
+    distribution_weights,
+    stratum_weights,
+)
 from ._groups import encode_sensitive_features, stratum_ids
 from ._input_warnings import warn_if_sensitive_features_missing
 from ._module import MLP
@@ -122,8 +129,13 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
     def _selects_epoch(self):
         return False
 
-    def _make_meta_objective(self, spec, device, row_loss):
-        """The meta step's ``L_f(logits, y, cells)``, or None for no meta step."""
+    def _make_meta_objective(self, parts):
+        """The meta step's ``L_f(logits, y, strata)``, or None for no meta step.
+
+        ``parts`` (:class:`~skforml._fit_state.ObjectiveParts`) holds the
+        constraint, its compiled cells and moments, the validation strata's
+        weights and the per-row loss.
+        """
         return None
 
     def _make_weighting(self):
@@ -254,15 +266,17 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
         )  # fmt: skip
 
     def _compile(self, constraint, data, strata):
-        self._spec = constraint.compile(
-            group_names=data.group_names,
-            class_names=data.classes.tolist(),
-            groups_are_classes=data.groups_are_classes,
-            present=np.bincount(
+        settings = {
+            "group_names": data.group_names,
+            "class_names": data.classes.tolist(),
+            "groups_are_classes": data.groups_are_classes,
+            "present": np.bincount(
                 strata, minlength=len(data.group_names) * data.n_classes
             )
             > 0,
-        )
+        }
+        self._spec = constraint.compile(**settings)
+        self._moment_spec = constraint.compile(**settings, moments=True)
         return self._spec
 
     def _callers_validation_rows(self, data, spec, validation_set):
@@ -304,7 +318,21 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
         net.loss_average_ = WeightedLossAverage(
             len(train), getattr(self, "loss_ema_decay", 0.9), device
         )
-        objective = self._make_meta_objective(self._spec, device, net._row_loss)
+        _, y_meta, groups_meta, _ = validation.part(monitor=False)
+        strata_meta = stratum_ids(groups_meta, y_meta, data.n_classes)
+        objective = self._make_meta_objective(
+            ObjectiveParts(
+                constraint,
+                self._spec,
+                self._moment_spec,
+                torch.as_tensor(
+                    stratum_weights(data.strata[train], strata_meta, data.n_strata),
+                    dtype=torch.float32,
+                    device=device,
+                ),
+                net._row_loss,
+            )
+        )
         net.engine_ = self._make_engine(net.module_) if objective is not None else None
         net.meta_objective_ = objective
         net.lookahead_lr_ = self._lookahead_lr(net)
@@ -313,6 +341,7 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
         # Selection skips the first quarter of training (see EpochSelector).
         net.select_from_epoch_ = max(1, self.max_epochs // 4)
         net.constraint_ = measured_constraint(constraint, data.groups_are_classes)
+        net.moments_ = (constraint, self._moment_spec)
         if len(validation.y) and net.engine_ is not None:
             net.validation_batches_ = ValidationBatches(
                 torch.as_tensor(validation.part(monitor=False)[3]),
@@ -340,10 +369,13 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
         ]
         has_validation = len(validation.y) > 0
         if has_validation:
-            X_meta, y_meta, _, cells_meta = validation.part(monitor=False)
+            # The meta step's rows carry their strata: the objective maps
+            # them to its cells and to their distribution weights.
+            X_meta, y_meta, groups_meta, _ = validation.part(monitor=False)
+            strata_meta = stratum_ids(groups_meta, y_meta, len(self.classes_))
             net.validation_ = tuple(
                 torch.as_tensor(part).to(net.device)
-                for part in (X_meta, y_meta, cells_meta)
+                for part in (X_meta, y_meta, strata_meta)
             )
             X_val, y_val, groups_val, _ = validation.part(monitor=True)
             net.train_split = predefined_split(

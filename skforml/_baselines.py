@@ -298,10 +298,10 @@ class ReweightedClassifier(BaseReweightingClassifier):
     def _make_engine(self, module):
         return choose_engine(module)
 
-    def _make_meta_objective(self, spec, device, row_loss):
+    def _make_meta_objective(self, parts):
         if not self._baseline().uses_meta_step:
             return None
-        return MetaObjective(cross_entropy, None, row_loss)
+        return MetaObjective(cross_entropy, None, parts.row_loss)
 
     def _make_weighting(self):
         return self._baseline().from_estimator(self)

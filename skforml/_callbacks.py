@@ -4,8 +4,10 @@
   sample size, and warns when the weights collapse;
 - :class:`FairnessScoring` logs ``valid_disparity``, the constraint's
   disparity of the validation rows' predictions;
-- :class:`ToleranceController` sets the strength of the weight updates from
-  the validation disparity when a ``tolerance`` is given;
+- :class:`ToleranceController` moves the constrained objective's
+  multipliers (or, for the paper's meta-losses, the strength of the weight
+  updates) from the validation gaps when a ``tolerance`` is given, and warns
+  when the monitored rows are too few to resolve it;
 - :class:`EpochSelector` keeps the parameters and weights of the best epoch
   so far and restores them when training ends.
 
@@ -19,6 +21,9 @@ import warnings
 
 import numpy as np
 from skorch.callbacks import Callback
+
+from ._groups import stratum_ids
+from ._losses import hard_rate_gaps
 
 # Below this effective share of rows the weights have collapsed onto a few
 # rows: the model then learns from too little data.
@@ -108,23 +113,69 @@ class FairnessScoring(Callback):
         accuracy = np.average(y_pred == y_true, weights=net.valid_row_weights_)
         net.history.record("valid_acc", float(accuracy))
         net.history.record("valid_disparity", disparity)
+        moments = getattr(net, "moments_", None)
+        if moments is not None:
+            constraint, spec = moments
+            n_classes = len(net.classes_)
+            cells = spec.cells(stratum_ids(net.valid_groups_, y_true, n_classes))
+            gaps, errors = hard_rate_gaps(
+                constraint, spec, y_true, y_pred, cells, net.valid_row_weights_,
+                n_classes,
+            )  # fmt: skip
+            # Per bucket of the constraint's rates (e.g. FPR and TPR gaps).
+            net.history.record("valid_gaps", gaps.round(6).tolist())
+            self.standard_errors_ = errors
         self.predictions_ = []
 
 
-class ToleranceController(Callback):
-    """Scales the weight updates so that the validation disparity meets the tolerance.
+class ToleranceResolutionWarning(UserWarning):
+    """The monitored rows are too few to tell the disparity from the tolerance.
 
-    Like the Lagrange multiplier of ExponentiatedGradient, the strength (a
+    Raised at the end of ``fit`` when the standard error of the monitored
+    gap exceeds half the tolerance: the epoch selection and the multipliers
+    then follow noise as much as the gap.
+
+    Examples
+    --------
+    >>> from skforml import ToleranceResolutionWarning
+    >>> issubclass(ToleranceResolutionWarning, UserWarning)
+    True
+
+    """
+
+
+class ToleranceController(Callback):
+    """Moves the objective toward the tolerance, once per epoch.
+
+    With ``meta_loss="constrained"`` this is dual ascent on the objective's
+    multipliers, one per bucket of rates (for equalized odds, the FPR and
+    the TPR): each grows while its monitored gap (``valid_gaps``) exceeds
+    ``tolerance`` and falls toward 0 once it is met (see
+    :meth:`~skforml._losses.ConstrainedObjective.update_multipliers`),
+    logged as ``multipliers``. With the paper's meta-losses, which hold no
+    accuracy term, it can only scale the weight steps: the strength (a
     multiplier of ``meta_lr``) grows while the validation disparity exceeds
     ``tolerance`` and shrinks below it, in proportion to the relative
     violation ``(disparity - tolerance) / tolerance`` and by at most a factor
-    of 2 per epoch; weights that already meet the tolerance then barely move,
-    which keeps the gap from overshooting.
+    of 2 per epoch, logged as ``meta_strength``.
+
+    When training ends it warns (:class:`ToleranceResolutionWarning`) if the
+    standard error of the monitored gap exceeds half the tolerance.
     """
 
     def on_epoch_end(self, net, **kwargs):
         tolerance = getattr(net, "tolerance_", None)
         weighting = net.weighting_
+        multipliers = getattr(net.meta_objective_, "multipliers", None)
+        if multipliers is not None:
+            if tolerance is not None and "valid_gaps" in net.history[-1]:
+                net.meta_objective_.update_multipliers(
+                    net.history[-1, "valid_gaps"], tolerance
+                )
+            net.history.record(
+                "multipliers", [round(float(v), 4) for v in multipliers.cpu()]
+            )
+            return
         if tolerance is None or not hasattr(weighting, "strength"):
             return
         if "valid_disparity" in net.history[-1]:
@@ -134,6 +185,26 @@ class ToleranceController(Callback):
                 np.clip(weighting.strength * factor, MIN_STRENGTH, MAX_STRENGTH)
             )
         net.history.record("meta_strength", weighting.strength)
+
+    def on_train_end(self, net, **kwargs):
+        tolerance = getattr(net, "tolerance_", None)
+        scoring = dict(net.callbacks_).get("valid_disparity")
+        errors = getattr(scoring, "standard_errors_", None)
+        if tolerance is None or errors is None or not len(errors):
+            return
+        error = float(np.max(errors))
+        if error > tolerance / 2:
+            # The error falls as 1 / sqrt(rows): rows needed for tolerance / 2.
+            factor = math.ceil((error / (tolerance / 2)) ** 2)
+            warnings.warn(
+                f"The monitored validation rows resolve the disparity only to "
+                f"+/-{error:.3f} (one standard error), more than half of "
+                f"tolerance={tolerance}: the epoch selection follows noise. About "
+                f"{factor}x as many monitored rows per group would be needed; "
+                "raise validation_size or pass a larger validation_set.",
+                ToleranceResolutionWarning,
+                stacklevel=2,
+            )
 
 
 def epoch_score(row, tolerance):

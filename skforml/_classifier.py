@@ -7,8 +7,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
 from ._base import BaseReweightingClassifier
-from ._constraints import CONSTRAINT_NAMES, Constraint, make_constraint
-from ._losses import META_LOSSES, MetaObjective, make_meta_loss
+from ._constraints import CONSTRAINT_NAMES, Constraint
+from ._losses import (
+    CONSTRAINED,
+    META_LOSSES,
+    ConstrainedObjective,
+    MetaObjective,
+    make_meta_loss,
+)
 from ._meta_step import META_GRADIENTS, AutoLookahead, choose_engine
 from ._multistep import MultiStep
 from ._weighting import WEIGHT_MAPS, FORMLWeights
@@ -268,6 +274,7 @@ class FORMLClassifier(BaseReweightingClassifier):
         "constraint": [StrOptions(set(CONSTRAINT_NAMES)), Constraint],
         "tolerance": [None, Interval(Real, 0, None, closed="neither")],
         "worst_group_lift": [Interval(Real, 0, None, closed="left")],
+        "multiplier": [Interval(Real, 0, None, closed="left")],
         "meta_gradient": [StrOptions(set(META_GRADIENTS))],
         "reverse_lookahead": ["boolean"],
         "weight_map": [StrOptions(set(WEIGHT_MAPS))],
@@ -288,7 +295,8 @@ class FORMLClassifier(BaseReweightingClassifier):
         criterion=nn.CrossEntropyLoss,
         meta_lr=0.02,
         lookahead_lr="auto",
-        meta_loss="mean_loss_discrepancy",
+        meta_loss="constrained",
+        multiplier=3.0,
         worst_group_lift=1.0,
         constraint="equalized_odds",
         tolerance=None,
@@ -319,6 +327,7 @@ class FORMLClassifier(BaseReweightingClassifier):
         self.meta_lr = meta_lr
         self.lookahead_lr = lookahead_lr
         self.meta_loss = meta_loss
+        self.multiplier = multiplier
         self.worst_group_lift = worst_group_lift
         self.constraint = constraint
         self.tolerance = tolerance
@@ -398,11 +407,29 @@ class FORMLClassifier(BaseReweightingClassifier):
             return MultiStep(self.lookahead_steps)
         return choose_engine(module, self.meta_gradient)
 
-    def _make_meta_objective(self, spec, device, row_loss):
+    def _make_meta_objective(self, parts):
         if self.meta_lr == 0:
             return None
-        meta_loss = make_meta_loss(self.meta_loss, spec, device, self.worst_group_lift)
-        return MetaObjective(meta_loss, make_constraint(self.constraint), row_loss)
+        if self.meta_loss in CONSTRAINED:
+            return ConstrainedObjective(
+                parts.constraint,
+                parts.moment_spec,
+                parts.stratum_weight,
+                parts.row_loss,
+                self.multiplier,
+                self.worst_group_lift,
+                surrogate=CONSTRAINED[self.meta_loss],
+            )
+        device = parts.stratum_weight.device
+        meta_loss = make_meta_loss(
+            self.meta_loss, parts.spec, device, self.worst_group_lift
+        )
+        return MetaObjective(
+            meta_loss,
+            parts.constraint,
+            parts.row_loss,
+            torch.as_tensor(parts.spec.cell_of_stratum, device=device),
+        )
 
     def _lookahead_lr(self, net):
         if self.lookahead_lr == "auto":

@@ -8,6 +8,12 @@ A constraint, like one of fairlearn's Moments, knows three things:
   meta-loss compares (the training loss for the error-rate constraints, one
   minus the predicted probability of the positive class for demographic
   parity);
+- its *moments*, for the constrained meta-objective: which rows define each
+  group's rate (:meth:`Constraint.moment_keys`, e.g. the positives for the
+  true-positive rate) and the per-row value whose mean over those rows is
+  the rate (:meth:`Constraint.rate_values`, the predicted probability of the
+  true class, or of the positive class for selection rates); soft on
+  probabilities, and the hard rate itself on one-hot predictions;
 - its *disparity* measured on hard predictions, the number a user reads in
   ``history_`` and sets a ``tolerance`` on; it equals fairlearn's metric of
   the same name on binary targets.
@@ -99,6 +105,25 @@ class Constraint(ABC):
         """Which strata's cells must occur (the rest may be absent)."""
         return np.ones(len(group), dtype=bool)
 
+    def moment_keys(self, group, label, n_classes):
+        """Cell key (``-1``: ignored) and bucket key of every stratum, for the rates.
+
+        A cell's rate is the mean of :meth:`rate_values` over its rows; the
+        constrained meta-objective pulls the rates of the cells of a bucket
+        together. Defaults to :meth:`cell_keys`.
+        """
+        return self.cell_keys(group, label, n_classes)
+
+    def rate_values(self, proba, y):
+        """Per-row values whose cell means are the rates (higher: better served).
+
+        ``proba`` holds class probabilities (one-hot rows give the hard
+        rates). Defaults to the probability of the true class, whose mean
+        over a (group, label) cell is the group's recall of that label (the
+        TPR of the positives, one minus the FPR of the negatives).
+        """
+        return proba.gather(1, y[:, None]).squeeze(1)
+
     def row_values(self, logits, y, row_losses):
         """Per-row values whose cell means the meta-loss compares.
 
@@ -124,7 +149,9 @@ class Constraint(ABC):
                 "multi-class targets."
             )
 
-    def compile(self, *, group_names, class_names, groups_are_classes, present):
+    def compile(
+        self, *, group_names, class_names, groups_are_classes, present, moments=False
+    ):
         """The :class:`CellSpec` of this constraint on the data at hand.
 
         Parameters
@@ -137,6 +164,9 @@ class Constraint(ABC):
             proxy of per-class recall (the paper's CIFAR and MNIST setting).
         present : ndarray of bool of shape (n_groups * n_classes,)
             Which strata occur in the data.
+        moments : bool, default=False
+            Compile the cells of the rates (:meth:`moment_keys`) rather than
+            those of the loss-discrepancy meta-losses (:meth:`cell_keys`).
 
         """
         n_classes = len(class_names)
@@ -147,7 +177,8 @@ class Constraint(ABC):
             cell_key = np.where(group == label, group, -1)
             bucket_key = np.zeros(len(strata), dtype=int)
         else:
-            cell_key, bucket_key = self.cell_keys(group, label, n_classes)
+            keys = self.moment_keys if moments else self.cell_keys
+            cell_key, bucket_key = keys(group, label, n_classes)
             required = np.where(self.required(group, label, n_classes), cell_key, -1)
             self._check_cells_occur(
                 required, cell_key, present, names=(group_names, class_names)
@@ -279,6 +310,13 @@ class TruePositiveRateParity(Constraint):
     def cell_keys(self, group, label, n_classes):
         return _within_label(group, label, n_classes)
 
+    def moment_keys(self, group, label, n_classes):
+        # Binary: the positives' rate only; multi-class: every class's recall.
+        cell_key, bucket_key = _within_label(group, label, n_classes)
+        if n_classes == 2:
+            cell_key = np.where(label == 1, cell_key, -1)
+        return cell_key, bucket_key
+
     def required(self, group, label, n_classes):
         # The negatives only anchor the false-positive rates: a group without
         # negatives still has a TPR.
@@ -315,6 +353,11 @@ class FalsePositiveRateParity(Constraint):
 
     def cell_keys(self, group, label, n_classes):
         return _within_label(group, label, n_classes)
+
+    def moment_keys(self, group, label, n_classes):
+        # The negatives' rate of the true class: one minus their FPR.
+        cell_key, bucket_key = _within_label(group, label, n_classes)
+        return np.where(label == 0, cell_key, -1), bucket_key
 
     def required(self, group, label, n_classes):
         return label == 0
@@ -420,6 +463,10 @@ class DemographicParity(Constraint):
 
     def row_values(self, logits, y, row_losses):
         return 1.0 - torch.softmax(logits.float(), dim=1)[:, 1].to(row_losses.dtype)
+
+    def rate_values(self, proba, y):
+        # The selection rate: the probability of the positive class.
+        return proba[:, 1]
 
     def disparity(self, y_true, y_pred, groups, sample_weight=None):
         every = np.ones(len(y_true), bool)

@@ -48,6 +48,10 @@ class FitData:
     def strata(self):
         return stratum_ids(self.groups, self.y, self.n_classes)
 
+    @property
+    def n_strata(self):
+        return len(self.group_names) * self.n_classes
+
 
 @dataclass
 class ValidationRows:
@@ -75,13 +79,35 @@ class ValidationRows:
 MONITOR_SHARE = 0.5
 
 
-def distribution_weights(strata_train, strata_valid):
-    """Weight of each validation row: its stratum's training over validation share.
+def stratum_weights(strata_train, strata_valid, n_strata=0):
+    """Weight of each stratum: its training share over its validation share.
 
-    1 where the stratum has no training rows.
+    1 where the stratum has no training or no validation rows.
     """
-    size = max(strata_train.max(initial=0), strata_valid.max(initial=0)) + 1
+    size = max(
+        strata_train.max(initial=0) + 1, strata_valid.max(initial=0) + 1, n_strata
+    )
     train = np.bincount(strata_train, minlength=size) / max(len(strata_train), 1)
     valid = np.bincount(strata_valid, minlength=size) / max(len(strata_valid), 1)
-    ratio = np.divide(train, valid, out=np.ones(size), where=(valid > 0) & (train > 0))
-    return ratio[strata_valid]
+    return np.divide(train, valid, out=np.ones(size), where=(valid > 0) & (train > 0))
+
+
+def distribution_weights(strata_train, strata_valid):
+    """Weight of each validation row: its stratum's training over validation share."""
+    return stratum_weights(strata_train, strata_valid)[strata_valid]
+
+
+@dataclass
+class ObjectiveParts:
+    """What a meta-objective is built from (see ``_make_meta_objective``).
+
+    ``spec`` and ``moment_spec`` are the constraint's loss-discrepancy cells
+    and moment cells; ``stratum_weight`` (on the device) weighs the meta
+    step's validation rows, by stratum, to the training distribution.
+    """
+
+    constraint: object
+    spec: object
+    moment_spec: object
+    stratum_weight: torch.Tensor
+    row_loss: object

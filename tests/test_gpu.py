@@ -104,15 +104,16 @@ def fitted(biased_data):
 def test_pickle_moves_weighting_tensors_of_a_cuda_fit_to_the_cpu(fitted):
     net = fitted.net_
     # Fake a CUDA fit: the weights, their scale, the loss average and the
-    # meta-loss's masks claim to live on CUDA.
+    # objective's multipliers and stratum weights claim to live on CUDA.
     net.weighting_.logits = fake_cuda(net.weighting_.logits)
     net.weighting_.mean_square = fake_cuda(net.weighting_.mean_square)
     net.loss_average_.average = fake_cuda(net.loss_average_.average)
-    masks = net.meta_objective_.meta_loss.bucket_masks
-    net.meta_objective_.meta_loss.bucket_masks = fake_cuda(masks)
+    objective = net.meta_objective_
+    objective.multipliers = fake_cuda(objective.multipliers)
+    objective.stratum_weight = fake_cuda(objective.stratum_weight)
     state = net.__getstate__()
     tensors = all_tensors({k: v for k, v in state.items()})
-    assert len(tensors) >= 4
+    assert len(tensors) >= 5
     assert all(type(t) is torch.Tensor and t.device.type == "cpu" for t in tensors)
     torch.testing.assert_close(
         state["weighting_"].logits, net.weighting_.logits.as_subclass(torch.Tensor)
