@@ -41,15 +41,20 @@ print(f"{len(y)} rows, {y.mean():.0%} positive; women: {np.mean(sex == 'Female')
 # ---------------------------
 # :func:`skforml.demo.frontier_methods` builds the demo's sweep as a plain
 # dict of ``name -> (estimator, {knob: values})``: FORML over ``tolerance``,
-# ExponentiatedGradient around the same network over its constraint's
-# ``difference_bound``, ThresholdOptimizer over ``tol``, and the uniformly
-# trained network as one point. Any estimator and any parameter can join.
+# the PyTorch peers on the same network and training loop (fairret's
+# penalty over its ``strength``, FairGrad over its ``epsilon``; ``pip install
+# "skforml[peers]"``), ExponentiatedGradient around the same network over its
+# constraint's ``difference_bound``, ThresholdOptimizer over ``tol``, and the
+# uniformly trained network as one point. Any estimator and any parameter can
+# join.
 methods = frontier_methods(
     forml_epochs=20,
     backbone_epochs=15,
     mitigator_epochs=8,
     eg_max_iter=3,
     forml_values=(0.02, 0.05, None),
+    strengths=(0.1, 0.3),
+    epsilons=(0.0, 0.02),
     bounds=(0.01, 0.05),
     tols=(0.0, 0.02, 0.05),
 )

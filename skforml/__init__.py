@@ -2,7 +2,7 @@
 
 from ._audit import plot_sample_weights, rank_downweighted, weight_summary
 from ._baselines import ReweightedClassifier
-from ._callbacks import WeightCollapseWarning
+from ._callbacks import ToleranceResolutionWarning, WeightCollapseWarning
 from ._classifier import FORMLClassifier
 from ._compare import ComparisonResult, compare, default_estimators, plot_comparison
 from ._constraints import (
@@ -13,6 +13,8 @@ from ._constraints import (
     FalsePositiveRateParity,
     TruePositiveRateParity,
 )
+from ._fairgrad import FairGradClassifier
+from ._fairret import FairretClassifier
 from ._frontier import FrontierResult, pareto_front, sweep
 from ._input_warnings import (
     FeatureScaleWarning,
@@ -36,11 +38,14 @@ __all__ = [
     "FalsePositiveRateParity",
     "SmallGroupWarning",
     "TrainingRows",
+    "ToleranceResolutionWarning",
     "TruePositiveRateParity",
     "Weighting",
     "FORMLClassifier",
     "FORMLNet",
     "FORMLSampler",
+    "FairGradClassifier",
+    "FairretClassifier",
     "FeatureScaleWarning",
     "FrontierResult",
     "IndexMismatchWarning",

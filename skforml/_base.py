@@ -85,6 +85,9 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
     is shared, so that every scheme trains the same network in the same way.
     """
 
+    # The skorch net class: FORML's step, or a subclass with another loss.
+    _net_class = FORMLNet
+
     _parameter_constraints = {
         "module": [None, nn.Module, type],
         "hidden_layer_sizes": ["array-like"],
@@ -203,7 +206,8 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
             X, y_encoded, encoder = check_fit_data(self, X, y, reset=not continuing)
             item_shape = X.shape[1:]
         n_samples = len(y_encoded)
-        check_validation_size(self.validation_size, n_samples)
+        if self._uses_validation():
+            check_validation_size(self.validation_size, n_samples)
         sample_weight = check_sample_weight_nonnegative(sample_weight, n_samples)
         if sensitive_features is None:
             if self._uses_groups():
@@ -331,6 +335,7 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
                     device=device,
                 ),
                 net._row_loss,
+                data.n_classes,
             )
         )
         net.engine_ = self._make_engine(net.module_) if objective is not None else None
@@ -427,7 +432,7 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
             module = copy.deepcopy(self.module)
         else:
             module, module_params = self.module, dict(self.module_params or {})
-        return FORMLNet(
+        return self._net_class(
             module,
             criterion=self.criterion,
             criterion__reduction="none",

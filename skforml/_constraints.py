@@ -59,6 +59,11 @@ class CellSpec:
     def n_cells(self):
         return len(self.bucket_of_cell)
 
+    def covers_every_label(self, n_classes):
+        """Whether rows of every label belong to some cell."""
+        labels = np.flatnonzero(self.cell_of_stratum >= 0) % n_classes
+        return len(np.unique(labels)) == n_classes
+
     def cells(self, strata):
         """Cell id of each row given its stratum id (``-1``: ignored)."""
         return self.cell_of_stratum[strata]
@@ -85,6 +90,12 @@ class Constraint(ABC):
     aliases: ClassVar[tuple] = ()
     # Whether a cell pools the labels of a group (error rate, selection rate).
     pools_labels: ClassVar[bool] = False
+    # Whether the constrained objective compares the rates' logs: right where
+    # rate_values is the probability of the row's own label (its log is the
+    # row's log-likelihood, which does not saturate on rows the network gets
+    # confidently wrong); a selection rate's log would be dominated by the
+    # negatives' confidence instead.
+    log_surrogate: ClassVar[bool] = True
     binary_only: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs):
@@ -449,6 +460,7 @@ class DemographicParity(Constraint):
     name = "demographic_parity"
     pools_labels = True
     binary_only = True
+    log_surrogate = False
 
     def check_target(self, n_classes, groups_are_classes):
         if groups_are_classes:

@@ -111,3 +111,4 @@ class ObjectiveParts:
     moment_spec: object
     stratum_weight: torch.Tensor
     row_loss: object
+    n_classes: int

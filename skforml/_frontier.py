@@ -1,8 +1,9 @@
 """Fairness-accuracy frontiers: each method swept over its own tolerance knob.
 
 :func:`sweep` fits every method at every value of its knob (FORML's
-``tolerance``, the ``difference_bound`` of a fairlearn reduction's
-constraint, ThresholdOptimizer's ``tol``) on the same train/test splits as
+``tolerance``, fairret's ``strength``, FairGrad's ``epsilon``, the
+``difference_bound`` of a fairlearn reduction's constraint,
+ThresholdOptimizer's ``tol``) on the same train/test splits as
 :func:`skforml.compare`, one split per seed. :class:`FrontierResult` holds
 the tidy results, each method's Pareto frontier of test accuracy against
 the chosen disparity, and the most accurate setting within a few

@@ -1,13 +1,21 @@
-"""FORMLSampler: condense a data set with the weights FORML learns."""
+"""FORMLSampler: condense a data set with the weights FORML learns.
+
+An imbalanced-learn sampler (:class:`imblearn.base.BaseSampler`): its tags,
+``fit``/``fit_resample`` and ``set_fit_resample_request`` are imbalanced-learn's,
+so that its ``Pipeline`` and its check suite take it like any of theirs.
+"""
 
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, _fit_context, clone
+from imblearn.base import BaseSampler
+from imblearn.utils import check_target_type
+from sklearn.base import _fit_context, clone
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import _num_samples
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _get_feature_names, _num_features, _num_samples
 
 from ._classifier import FORMLClassifier
 from ._groups import encode_sensitive_features, stratum_ids
@@ -16,7 +24,7 @@ from ._validation import check_same_length
 __all__ = ["FORMLSampler"]
 
 
-class FORMLSampler(BaseEstimator):
+class FORMLSampler(BaseSampler):
     """Remove the rows of lowest FORML weighted loss (dataset condensation).
 
     The sampler trains a FORML estimator on ``X, y`` and removes the training
@@ -25,9 +33,12 @@ class FORMLSampler(BaseEstimator):
     weights made (or found) contribute least to training. This is the
     condensation of the FORML paper (Section 4.5), where retraining a plain
     model on the condensed set lowered the fairness gap at equal accuracy.
-    It follows imbalanced-learn's sampler interface (:meth:`fit_resample`),
-    so it can precede any estimator, e.g. in an ``imblearn`` pipeline, but
-    it does not depend on imbalanced-learn.
+    It is an imbalanced-learn sampler (:class:`imblearn.base.BaseSampler`),
+    so it can precede any estimator in an ``imblearn.pipeline.Pipeline``,
+    with ``sensitive_features`` routed to it by
+    ``set_fit_resample_request(sensitive_features=True)``; like
+    imbalanced-learn's cleaning samplers it removes rows by a criterion
+    rather than to reach a class count, so it takes no ``sampling_strategy``.
 
     Parameters
     ----------
@@ -69,8 +80,13 @@ class FORMLSampler(BaseEstimator):
     removed_indices_ : ndarray of int
         Positions of the removed rows, in the order of ``rank_by``, lowest
         first.
+    sampling_strategy_ : dict
+        Number of rows kept of every class, ``{label: count}`` (imbalanced-
+        learn's fitted attribute, as its under-samplers report it).
     n_features_in_ : int
         Number of features of ``X``.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Column names of ``X`` when it is a DataFrame with string columns.
 
     See Also
     --------
@@ -121,6 +137,21 @@ class FORMLSampler(BaseEstimator):
     >>> sensitive_res = sensitive[sampler.sample_indices_]
     >>> sorted(np.unique(sensitive_res).tolist())
     [0, 1]
+
+    In an imbalanced-learn ``Pipeline``, with ``sensitive_features`` routed to
+    the sampler:
+
+    >>> import sklearn
+    >>> from imblearn.pipeline import Pipeline
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> with sklearn.config_context(enable_metadata_routing=True):
+    ...     condense = FORMLSampler(
+    ...         FORMLClassifier(max_epochs=3), n_remove=30, random_state=0
+    ...     ).set_fit_resample_request(sensitive_features=True)
+    ...     pipe = Pipeline([("condense", condense), ("model", LogisticRegression())])
+    ...     pipe = pipe.fit(X, y, sensitive_features=sensitive)
+    >>> len(pipe.named_steps["condense"].sample_indices_)
+    270
 
     """
 
@@ -174,6 +205,44 @@ class FORMLSampler(BaseEstimator):
             estimator.set_params(random_state=self.random_state)
         return estimator
 
+    # Rows go by a criterion, not to reach a class count: imbalanced-learn's
+    # "clean-sampling" kind (no sampling_strategy to check).
+    _sampling_type = "clean-sampling"
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # The FORML estimator trains on dense rows.
+        tags.input_tags.sparse = False
+        tags.sampler_tags.sample_indices = True
+        return tags
+
+    def fit(self, X, y, **params):
+        """Fit the FORML estimator and choose the rows to keep.
+
+        The same as :meth:`fit_resample` without returning the rows: the
+        kept rows are ``sample_indices_``.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            Training data, as the estimator accepts it.
+        y : array-like or Series of shape (n_samples,)
+            Labels.
+        **params : dict
+            ``sensitive_features`` and further arguments of the estimator's
+            ``fit``, as in :meth:`fit_resample`. (Taken as ``**params``, as
+            imbalanced-learn's samplers do, so that a ``Pipeline`` routes
+            ``sensitive_features`` to :meth:`fit_resample` alone.)
+
+        Returns
+        -------
+        self : FORMLSampler
+            The fitted sampler.
+
+        """
+        self.fit_resample(X, y, **params)
+        return self
+
     @_fit_context(prefer_skip_nested_validation=False)
     def fit_resample(self, X, y, *, sensitive_features=None, **fit_params):
         """Fit the FORML estimator and return the condensed data.
@@ -183,8 +252,10 @@ class FORMLSampler(BaseEstimator):
         X : array-like or DataFrame of shape (n_samples, n_features)
             Training data, as the estimator accepts it.
         y : array-like or Series of shape (n_samples,)
-            Labels.
-        sensitive_features : array-like, Series, list, DataFrame or dict, default=None
+            Labels; a column vector, or classes one-hot encoded (one 1 per
+            row), are taken as imbalanced-learn's samplers take them.
+        sensitive_features : array-like, Series, list, DataFrame or dict, \
+default=None
             Sensitive group of each row, passed to the estimator's ``fit``;
             several columns form intersectional groups.
             None uses the classes as the groups.
@@ -197,21 +268,33 @@ class FORMLSampler(BaseEstimator):
         X_res : ndarray, DataFrame or list
             The kept rows of ``X``, in their original order and of the type of
             ``X`` (a DataFrame keeps its index).
-        y_res : ndarray, Series or list
-            The kept labels, of the type of ``y``.
+        y_res : ndarray, Series, DataFrame or list
+            The kept labels, of the type and shape of ``y``.
 
         Raises
         ------
         ValueError
-            When ``n_remove`` (or ``fraction``) asks for more rows than can be
-            removed: the validation rows, and with ``keep_groups`` the last
-            row of every (group, label) cell, are kept.
+            When ``y`` is not a classification target or holds one class,
+            and when ``n_remove`` (or ``fraction``) asks for more rows than
+            can be removed: the validation rows, and with ``keep_groups`` the
+            last row of every (group, label) cell, are kept.
 
         """
         check_same_length(X=X, y=y)
+        labels = _class_labels(y)
+        self._fit_resample(
+            X, labels, sensitive_features=sensitive_features, **fit_params
+        )
+        return (
+            _safe_indexing(X, self.sample_indices_),
+            _safe_indexing(y, self.sample_indices_),
+        )
+
+    def _fit_resample(self, X, y, *, sensitive_features=None, **fit_params):
+        """Fit the estimator on ``X, y`` (1-D labels); set the fitted attributes."""
         n_samples = _num_samples(X)
         n_remove, argument = self._n_to_remove(n_samples)
-        y_codes = LabelEncoder().fit_transform(np.asarray(y).ravel())
+        y_codes = LabelEncoder().fit_transform(np.asarray(y))
         if sensitive_features is None:
             group_codes = y_codes
         else:
@@ -249,12 +332,29 @@ class FORMLSampler(BaseEstimator):
         kept[removed] = False
         self.removed_indices_ = removed
         self.sample_indices_ = np.flatnonzero(kept)
-        if hasattr(estimator, "n_features_in_"):
-            self.n_features_in_ = estimator.n_features_in_
-        return (
-            _safe_indexing(X, self.sample_indices_),
-            _safe_indexing(y, self.sample_indices_),
-        )
+        classes, counts = np.unique(np.asarray(y)[kept], return_counts=True)
+        self.sampling_strategy_ = {
+            _plain(label): int(count) for label, count in zip(classes, counts)
+        }
+        self._set_feature_attributes(X, estimator)
+
+    def _set_feature_attributes(self, X, estimator):
+        """``n_features_in_`` and ``feature_names_in_``, as the estimator saw them."""
+        n_features = getattr(estimator, "n_features_in_", None)
+        names = getattr(estimator, "feature_names_in_", None)
+        if n_features is None:
+            try:
+                n_features, names = _num_features(X), _get_feature_names(X)
+            except TypeError:  # not rows of features (a torch Dataset)
+                n_features = None
+        for attribute, value in (
+            ("n_features_in_", n_features),
+            ("feature_names_in_", names),
+        ):
+            if value is not None:
+                setattr(self, attribute, value)
+            elif hasattr(self, attribute):  # left by an earlier fit
+                delattr(self, attribute)
 
     def _select(self, score, cells, n_remove, argument):
         """Rows to remove: lowest score first, within the limits."""
@@ -285,3 +385,25 @@ class FORMLSampler(BaseEstimator):
                 "(group, label) cell are kept."
             )
         return np.asarray(removed, dtype=np.intp)
+
+
+def _class_labels(y):
+    """Labels of ``y`` as the FORML estimator takes them.
+
+    A 1-D ``y`` is passed on as it is (a Series keeps its index, which the
+    estimator checks against ``X``'s); a column vector becomes 1-D and a
+    one-hot ``y`` its column numbers, as in imbalanced-learn's samplers.
+    """
+    labels = check_target_type(y)
+    check_classification_targets(labels)
+    if len(np.unique(labels)) < 2:
+        raise ValueError(
+            "y holds a single class; FORMLSampler fits a classifier, which needs "
+            "at least two classes."
+        )
+    return y if np.ndim(y) == 1 else labels
+
+
+def _plain(label):
+    """A NumPy scalar as the Python value (keys of ``sampling_strategy_``)."""
+    return label.item() if isinstance(label, np.generic) else label

@@ -1,13 +1,16 @@
-"""FORML's fairness-accuracy frontier next to fairlearn's on the bundled Adult data.
+"""FORML's fairness-accuracy frontier next to its peers' on the bundled Adult data.
 
 Run ``python -m skforml.demo`` (under 5 minutes on 2 CPU cores) or
 ``python -m skforml.demo --quick`` (under a minute). The demo predicts
 income > $50K with ``sex`` as the sensitive feature and sweeps each method
 over its own tolerance knob on the same train/test splits (see
-:func:`skforml.sweep`): FORML over ``tolerance``, ExponentiatedGradient
-around the same network over its constraint's ``difference_bound``,
-ThresholdOptimizer over ``tol``, and the uniformly trained network as a
-single point, all under true-positive-rate parity. It prints the best test
+:func:`skforml.sweep`): FORML over ``tolerance``, the PyTorch peers on the
+same network and training loop -- fairret's penalty over its ``strength``
+and FairGrad over its ``epsilon`` (with ``pip install "skforml[peers]"``;
+skipped with a note without it) --, ExponentiatedGradient around the same
+network over its constraint's ``difference_bound``, ThresholdOptimizer over
+``tol``, and the uniformly trained network as a single point, all under
+true-positive-rate parity. It prints the best test
 accuracy of each method within a few TPRD tolerances, which methods need
 ``sex`` at prediction time or predict at random, the fit times, and saves
 the frontier plot.
@@ -19,6 +22,7 @@ only, so the test labels do not leak.
 """
 
 import argparse
+import importlib.util
 import sys
 import time
 from pathlib import Path
@@ -30,7 +34,9 @@ from sklearn.model_selection import train_test_split
 from ._baselines import ReweightedClassifier
 from ._classifier import FORMLClassifier
 from ._compare import _splits
+from ._fairgrad import FairGradClassifier
 from ._fairlearn_compat import ThresholdOptimizer
+from ._fairret import FairretClassifier
 from ._frontier import sweep
 from .datasets import load_adult
 
@@ -53,10 +59,14 @@ QUICK = {
         "mitigator_epochs": 8,
         "eg_max_iter": 3,
         "forml_values": (0.02, 0.05, None),
+        "strengths": (0.1, 0.3),
+        "epsilons": (0.0, 0.02),
         "bounds": (0.01, 0.05),
         "tols": (0.0, 0.02, 0.05),
     },
 }
+# The libraries of the peers (the "peers" extra).
+PEER_PACKAGES = ("fairret", "fairgrad")
 
 
 def frontier_methods(
@@ -68,13 +78,18 @@ def frontier_methods(
     hidden_layer_sizes=(64,),
     batch_size=128,
     forml_values=(0.01, 0.02, 0.05, None),
+    strengths=(0.03, 0.1, 0.3, 0.7),
+    epsilons=(0.0, 0.01, 0.02, 0.05),
     bounds=(0.01, 0.02, 0.05),
     tols=(0.0, 0.01, 0.02, 0.05),
+    peers=True,
 ):
     """The demo's methods and knobs, for :func:`skforml.sweep`.
 
     All under true-positive-rate parity (equal opportunity, the gap that
-    ``tprd`` measures), around the same MLP.
+    ``tprd`` measures), around the same MLP. FORML and the PyTorch peers
+    (fairret, FairGrad) also share the training loop: the same network,
+    optimizer and batches, with FORML's or the library's loss.
 
     Parameters
     ----------
@@ -82,7 +97,8 @@ def frontier_methods(
         Epochs of FORML.
     backbone_epochs : int, default=20
         Epochs of the uniformly trained network, alone and inside
-        ThresholdOptimizer.
+        ThresholdOptimizer, and of fairret and FairGrad (plain training's
+        budget: their fairness term needs no extra epochs).
     mitigator_epochs : int, default=10
         Epochs of each network fit inside ExponentiatedGradient, which fits
         it several times per iteration.
@@ -95,10 +111,19 @@ def frontier_methods(
     forml_values : sequence, default=(0.01, 0.02, 0.05, None)
         FORML's ``tolerance`` values (None: no tolerance, FORML's last
         epoch).
+    strengths : sequence of float, default=(0.03, 0.1, 0.3, 0.7)
+        :class:`~skforml.FairretClassifier`'s ``strength`` values (the
+        weight of fairret's ``NormLoss(TruePositiveRate())``).
+    epsilons : sequence of float, default=(0.0, 0.01, 0.02, 0.05)
+        :class:`~skforml.FairGradClassifier`'s ``epsilon`` values (its
+        fairness slack).
     bounds : sequence of float, default=(0.01, 0.02, 0.05)
         ExponentiatedGradient's ``difference_bound`` values.
     tols : sequence of float, default=(0.0, 0.01, 0.02, 0.05)
         ThresholdOptimizer's ``tol`` values (0: strict parity).
+    peers : bool, default=True
+        Include fairret and FairGrad (their libraries are imported when they
+        are fitted: ``pip install "skforml[peers]"``).
 
     Returns
     -------
@@ -110,6 +135,9 @@ def frontier_methods(
     --------
     >>> from skforml.demo import frontier_methods
     >>> list(frontier_methods())  # doctest: +NORMALIZE_WHITESPACE
+    ['FORML', 'fairret', 'FairGrad', 'ExponentiatedGradient',
+     'ThresholdOptimizer', 'Uniform']
+    >>> list(frontier_methods(peers=False))  # doctest: +NORMALIZE_WHITESPACE
     ['FORML', 'ExponentiatedGradient', 'ThresholdOptimizer', 'Uniform']
 
     """
@@ -118,11 +146,19 @@ def frontier_methods(
     def backbone(epochs):
         return ReweightedClassifier(weighting="uniform", max_epochs=epochs, **network)
 
-    forml = FORMLClassifier(
-        constraint="true_positive_rate_parity", max_epochs=forml_epochs, **network
-    )
-    return {
-        "FORML": (forml, {"tolerance": list(forml_values)}),
+    tpr_parity = {"constraint": "true_positive_rate_parity"}
+    forml = FORMLClassifier(**tpr_parity, max_epochs=forml_epochs, **network)
+    methods = {"FORML": (forml, {"tolerance": list(forml_values)})}
+    if peers:
+        methods["fairret"] = (
+            FairretClassifier(**tpr_parity, max_epochs=backbone_epochs, **network),
+            {"strength": list(strengths)},
+        )
+        methods["FairGrad"] = (
+            FairGradClassifier(**tpr_parity, max_epochs=backbone_epochs, **network),
+            {"epsilon": list(epsilons)},
+        )
+    return methods | {
         "ExponentiatedGradient": (
             ExponentiatedGradient(
                 backbone(mitigator_epochs),
@@ -147,8 +183,9 @@ def frontier_methods(
 def _parser():
     parser = argparse.ArgumentParser(
         prog="python -m skforml.demo",
-        description="Fairness-accuracy frontiers of FORML and fairlearn's "
-        "mitigators on UCI Adult (income > $50K, sensitive feature: sex).",
+        description="Fairness-accuracy frontiers of FORML, the PyTorch peers "
+        "fairret and FairGrad, and fairlearn's mitigators on UCI Adult "
+        "(income > $50K, sensitive feature: sex).",
     )
     parser.add_argument(
         "--quick", action="store_true", help="a small run (under a minute)"
@@ -189,6 +226,11 @@ def _parser():
     return parser
 
 
+def _missing_peers():
+    """The peers' libraries that are not installed."""
+    return [name for name in PEER_PACKAGES if importlib.util.find_spec(name) is None]
+
+
 def _adult_rows(train_rows, test_rows):
     """Adult's features, labels and sex, cut to ``train_rows + test_rows``."""
     adult = load_adult()
@@ -227,11 +269,12 @@ def _noise_note(y, sex, test_size):
 
 QUICK_CAVEAT = (
     "Quick run: one seed (no spread between seeds), {train_rows} training "
-    "rows, {forml_epochs} FORML epochs and {eg_max_iter} ExponentiatedGradient "
-    "iterations (the full run: 3 seeds, 8000 rows, 40 epochs, 5 iterations). "
-    "It shows where each knob moves each method; FORML and "
-    "ExponentiatedGradient train less than in the full run, so these points "
-    "are not the comparison. Run without --quick for it."
+    "rows, {forml_epochs} FORML epochs, {backbone_epochs} epochs of the plain "
+    "network and the peers, and {eg_max_iter} ExponentiatedGradient iterations "
+    "(the full run: 3 seeds, 8000 rows, 40 and 20 epochs, 5 iterations). It "
+    "shows where each knob moves each method; every method trains less than in "
+    "the full run, so these points are not the comparison. Run without --quick "
+    "for it."
 )
 
 
@@ -276,9 +319,16 @@ def main(argv=None):
         f"{n_seeds} seed(s); sensitive feature: sex",
         file=sys.stderr,
     )
+    missing = _missing_peers()
+    if missing:
+        print(
+            f"fairret and FairGrad skipped: {', '.join(missing)} not installed "
+            '(pip install "skforml[peers]").',
+            file=sys.stderr,
+        )
     start = time.perf_counter()
     result = sweep(
-        frontier_methods(**settings["methods"]),
+        frontier_methods(**settings["methods"], peers=not missing),
         X,
         y,
         sensitive_features=sex,

@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from skforml import FrontierResult
+from skforml import FrontierResult, demo
 from skforml.demo import frontier_methods, main
 
 
@@ -23,20 +23,32 @@ def test_quick_demo_runs_and_saves_the_plot(tmp_path, capsys):
     assert result.errors.empty, result.errors
     assert not result.results[["accuracy", "tprd"]].isna().any().any()
     # Every knob value of every method is a point.
-    assert len(result.points) == 3 + 2 + 3 + 1
+    assert len(result.points) == 3 + 2 + 2 + 2 + 3 + 1
     assert output.stat().st_size > 10_000
     captured = capsys.readouterr()
     out = captured.out
-    for text in ("FORML", "ExponentiatedGradient", "ThresholdOptimizer", "TPRD≤0.05"):
+    for text in (
+        "FORML",
+        "fairret",
+        "FairGrad",
+        "ExponentiatedGradient",
+        "ThresholdOptimizer",
+        "TPRD≤0.05",
+        "strength=0.1",
+        "epsilon=0.02",
+    ):
         assert text in out
     assert "sensitive at predict" in out and "sweep fit s" in out
     assert "one seed" in out and "Quick run" in out
     assert "test-set noise" in out
-    assert "[1/9] FORML tolerance=0.02 seed=0" in captured.err
+    assert "[1/13] FORML tolerance=0.02 seed=0" in captured.err
+    assert "skipped" not in captured.err
     assert torch.get_num_threads() == threads  # restored
 
 
-def test_demo_options(tmp_path, capsys):
+def test_demo_options(tmp_path, capsys, monkeypatch):
+    # Without the peers extra the demo runs without them, and says so.
+    monkeypatch.setattr(demo, "_missing_peers", lambda: ["fairgrad"])
     result = main(
         [
             "--quick",
@@ -51,7 +63,10 @@ def test_demo_options(tmp_path, capsys):
         ]
     )
     assert sorted(result.results["seed"].unique()) == [0, 1]
-    assert "600 training rows, 400 test rows, 2 seed(s)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "600 training rows, 400 test rows, 2 seed(s)" in err
+    assert 'fairgrad not installed (pip install "skforml[peers]")' in err
+    assert list(result.methods.index) == list(frontier_methods(peers=False))
     with pytest.raises(ValueError, match="--train-rows"):
         main(["--quick", "--train-rows", "5000", "--test-rows", "0"])
 

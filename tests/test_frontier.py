@@ -17,6 +17,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
 from skforml import (
+    FairGradClassifier,
+    FairretClassifier,
     FORMLClassifier,
     FrontierResult,
     ReweightedClassifier,
@@ -41,6 +43,14 @@ def methods():
         "FORML": (
             FORMLClassifier(constraint="true_positive_rate_parity", **NET),
             {"tolerance": [0.05, None]},
+        ),
+        "fairret": (
+            FairretClassifier(constraint="true_positive_rate_parity", **NET),
+            {"strength": [0.1, 1.0]},
+        ),
+        "FairGrad": (
+            FairGradClassifier(constraint="true_positive_rate_parity", **NET),
+            {"epsilon": [0.0, 0.05]},
         ),
         "ExponentiatedGradient": (
             ExponentiatedGradient(
@@ -116,13 +126,13 @@ def test_pareto_front_edge_cases():
 def test_sweep_tables_and_frontiers(result):
     assert isinstance(result, FrontierResult)
     assert list(result.results.columns) == COLUMNS
-    assert len(result.results) == (2 + 2 + 3 + 1) * 2
+    assert len(result.results) == (2 + 2 + 2 + 2 + 3 + 1) * 2
     assert not result.results.drop(columns="value").isna().any().any(), result.errors
     assert result.errors.empty
     assert list(result.methods.index) == list(methods())
     # One point per method and knob value, the mean over the seeds.
     points = result.points
-    assert len(points) == 8
+    assert len(points) == 12
     fo = result.results.query("method == 'ThresholdOptimizer' and setting == 1")
     assert points.loc[("ThresholdOptimizer", 1), "accuracy"] == pytest.approx(
         fo["accuracy"].mean()
@@ -151,8 +161,11 @@ def test_traits_and_fit_times(result):
     assert methods.loc["ThresholdOptimizer", "randomised"]
     assert methods.loc["ExponentiatedGradient", "randomised"]
     assert not methods.loc["ExponentiatedGradient", "sensitive_at_predict"]
-    for name in ("FORML", "Uniform"):
+    # FORML and the PyTorch peers: one deterministic network, no groups needed.
+    for name in ("FORML", "fairret", "FairGrad", "Uniform"):
         assert not methods.loc[name, ["sensitive_at_predict", "randomised"]].any()
+    assert methods.loc["fairret", "knob"] == "strength"
+    assert methods.loc["FairGrad", "knob"] == "epsilon"
     table = result.table
     by_method = result.results.groupby("method")["fit_seconds"]
     pd.testing.assert_series_equal(
@@ -305,7 +318,7 @@ def test_plot_marks_traits(result):
     ax = figure.axes[0]
     assert "TPRD" in ax.get_xlabel() and "accuracy" in ax.get_ylabel()
     labels = [text.get_text() for text in ax.get_legend().get_texts()]
-    assert len(labels) == 4
+    assert len(labels) == 6
     to_label = next(label for label in labels if label.startswith("ThresholdOpt"))
     assert "needs sensitive feature at predict" in to_label
     assert "randomised" in to_label

@@ -1,7 +1,12 @@
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.base import BaseEstimator
+import sklearn
+from imblearn.base import is_sampler
+from imblearn.pipeline import Pipeline as ImbPipeline
+from imblearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.base import BaseEstimator, clone
+from sklearn.linear_model import LogisticRegression
 
 from skforml import FORMLClassifier, FORMLSampler
 from skforml.datasets import make_biased_classification
@@ -227,3 +232,106 @@ def test_inconsistent_lengths_raise():
         FORMLSampler(StubFORML(), n_remove=1).fit_resample(
             np.zeros((10, 2)), np.arange(9) % 2
         )
+
+
+# imbalanced-learn's own check suite. Its checks call fit_resample(X, y)
+# without sensitive features (the classes are then the groups, and skforml
+# warns that imbalanced-learn called fit without them) and on as few as 20
+# rows (min_group_samples=1). Tiny settings keep the file fast.
+CHECKED_SAMPLER = FORMLSampler(
+    FORMLClassifier(
+        max_epochs=2, batch_size=64, hidden_layer_sizes=(8,), min_group_samples=1
+    ),
+    fraction=0.1,
+    random_state=0,
+)
+
+
+def imblearn_checks(estimators, expected_failed_checks):
+    """imbalanced-learn's parametrize_with_checks, with strict expected failures.
+
+    Its cases come as a list (it hands pytest a generator, which pytest 9
+    deprecates) and its expected failures are strict, as in test_common.py: a
+    listed check that starts passing fails the run, so that its entry goes.
+    """
+    mark = parametrize_with_checks(
+        estimators, expected_failed_checks=lambda estimator: expected_failed_checks
+    )
+    argnames, argvalues = mark.args
+    cases = []
+    for case in argvalues:
+        if isinstance(case, tuple):
+            cases.append(case)
+            continue
+        (reason,) = (m.kwargs["reason"] for m in case.marks if m.name == "xfail")
+        cases.append(
+            pytest.param(
+                *case.values, marks=pytest.mark.xfail(reason=reason, strict=True)
+            )
+        )
+    return pytest.mark.parametrize(argnames, cases, **mark.kwargs)
+
+
+SAMPLER_EXPECTED_FAILURES = {
+    "check_samplers_pandas_sparse": (
+        "the FORML estimator trains on dense rows, so a DataFrame of sparse "
+        "columns is refused as a sparse matrix is (the sparse input tag is "
+        "False); imbalanced-learn runs this check for every sampler that takes "
+        "DataFrames"
+    ),
+}
+
+
+@imblearn_checks([CHECKED_SAMPLER], SAMPLER_EXPECTED_FAILURES)
+@pytest.mark.filterwarnings("ignore::skforml.MissingSensitiveFeaturesWarning")
+def test_imblearn_compatible_sampler(estimator, check):
+    check(estimator)
+
+
+def test_imblearn_pipeline_routes_sensitive_features(biased):
+    X, y, groups = biased
+    groups = np.where(groups == 1, "minority", "majority")
+    with sklearn.config_context(enable_metadata_routing=True):
+        sampler = FORMLSampler(forml(), n_remove=40, random_state=0)
+        sampler.set_fit_resample_request(sensitive_features=True)
+        pipe = ImbPipeline([("condense", sampler), ("model", LogisticRegression())])
+        pipe.fit(X, y, sensitive_features=groups)
+    fitted = pipe.named_steps["condense"]
+    # The groups reached FORML (without them its groups would be y's classes).
+    assert fitted.estimator_.groups_ == ["majority", "minority"]
+    assert len(fitted.sample_indices_) == len(X) - 40
+    assert pipe.predict(X).shape == (len(X),)
+
+
+def test_is_an_imblearn_sampler_with_its_fitted_attributes(biased):
+    X, y, groups = biased
+    sampler = FORMLSampler(StubFORML(), n_remove=10)
+    assert is_sampler(sampler)
+    assert sampler.fit(X, y, sensitive_features=groups) is sampler
+    kept = y[sampler.sample_indices_]
+    assert sampler.sampling_strategy_ == {
+        label: int(np.sum(kept == label)) for label in np.unique(y).tolist()
+    }
+    assert sum(sampler.sampling_strategy_.values()) == len(X) - 10
+    assert sampler.get_feature_names_out().tolist() == [
+        f"x{i}" for i in range(X.shape[1])
+    ]
+
+
+def test_one_hot_labels_are_resampled_like_labels(biased):
+    X, y, groups = biased
+    one_hot = np.eye(2, dtype=int)[y]
+    sampler = FORMLSampler(forml(), n_remove=20, random_state=0)
+    X_res, y_res = sampler.fit_resample(X, y, sensitive_features=groups)
+    X_hot, y_hot = clone(sampler).fit_resample(X, one_hot, sensitive_features=groups)
+    np.testing.assert_array_equal(X_hot, X_res)
+    np.testing.assert_array_equal(y_hot, one_hot[sampler.sample_indices_])
+
+
+@pytest.mark.parametrize(
+    "y, match",
+    [(np.linspace(0, 1, 50), "Unknown label type"), (np.zeros(50), "single class")],
+)
+def test_targets_that_are_not_classes_raise(y, match):
+    with pytest.raises(ValueError, match=match):
+        FORMLSampler(StubFORML(), n_remove=1).fit_resample(np.zeros((50, 2)), y)
