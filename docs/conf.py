@@ -44,6 +44,8 @@ extensions = [
 
 exclude_patterns = [
     "_build",
+    # included into other pages, not pages of their own
+    "_constraint_table.rst",
     # sphinx-gallery writes a notebook next to every example for download;
     # they are not pages.
     "auto_examples/*.ipynb",

@@ -19,6 +19,7 @@ from sklearn.utils.validation import check_is_fitted, check_random_state
 from skorch.helper import predefined_split
 from torch import nn
 
+from ._callbacks import ToleranceResolutionWarning
 from ._constraints import make_constraint, measured_constraint
 from ._data import (
     DatasetRows,
@@ -409,7 +410,18 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
             net.validation_ = net.train_split = None
             net.valid_groups_ = net.valid_row_weights_ = None
         self._collect_fitted_attributes(len(y_encoded))
+        self._warn_if_tolerance_unresolved()
         return self
+
+    def _warn_if_tolerance_unresolved(self):
+        error = getattr(self.net_, "tolerance_resolution_", None)
+        tolerance = self._tolerance()
+        if error is not None and error > tolerance / 2:
+            # 1 here, 2 _train, 3 fit, 4 sklearn's fit context, 5 the
+            # subclass's fit, 6 the caller.
+            warnings.warn(
+                ToleranceResolutionWarning.from_error(error, tolerance), stacklevel=6
+            )
 
     @contextlib.contextmanager
     def _seeded_torch(self, device):

@@ -133,15 +133,37 @@ class ToleranceResolutionWarning(UserWarning):
 
     Raised at the end of ``fit`` when the standard error of the monitored
     gap exceeds half the tolerance: the epoch selection and the multipliers
-    then follow noise as much as the gap.
+    then follow noise as much as the gap. ``standard_error`` and
+    ``tolerance`` hold the two numbers.
 
     Examples
     --------
     >>> from skforml import ToleranceResolutionWarning
-    >>> issubclass(ToleranceResolutionWarning, UserWarning)
-    True
+    >>> warning = ToleranceResolutionWarning.from_error(0.04, 0.02)
+    >>> warning.standard_error, warning.rows_factor
+    (0.04, 16)
+    >>> print(warning)  # doctest: +ELLIPSIS
+    The monitored validation rows resolve the disparity only to +/-0.040 ...
 
     """
+
+    standard_error = tolerance = rows_factor = None
+
+    @classmethod
+    def from_error(cls, standard_error, tolerance):
+        """The warning for a gap of ``standard_error`` under ``tolerance``."""
+        # The error falls as 1 / sqrt(rows): rows needed for tolerance / 2.
+        factor = math.ceil((standard_error / (tolerance / 2)) ** 2)
+        warning = cls(
+            f"The monitored validation rows resolve the disparity only to "
+            f"+/-{standard_error:.3f} (one standard error), more than half of "
+            f"tolerance={tolerance}: the epoch selection follows noise. About "
+            f"{factor}x as many monitored rows per group would be needed; raise "
+            "validation_size or pass a larger validation_set."
+        )
+        warning.standard_error, warning.tolerance = standard_error, tolerance
+        warning.rows_factor = factor
+        return warning
 
 
 class ToleranceController(Callback):
@@ -187,24 +209,14 @@ class ToleranceController(Callback):
         net.history.record("meta_strength", weighting.strength)
 
     def on_train_end(self, net, **kwargs):
+        # The estimator warns (ToleranceResolutionWarning) from what is left
+        # here: a warning from inside skorch's loop would point at skorch.
         tolerance = getattr(net, "tolerance_", None)
         scoring = dict(net.callbacks_).get("valid_disparity")
         errors = getattr(scoring, "standard_errors_", None)
-        if tolerance is None or errors is None or not len(errors):
-            return
-        error = float(np.max(errors))
-        if error > tolerance / 2:
-            # The error falls as 1 / sqrt(rows): rows needed for tolerance / 2.
-            factor = math.ceil((error / (tolerance / 2)) ** 2)
-            warnings.warn(
-                f"The monitored validation rows resolve the disparity only to "
-                f"+/-{error:.3f} (one standard error), more than half of "
-                f"tolerance={tolerance}: the epoch selection follows noise. About "
-                f"{factor}x as many monitored rows per group would be needed; "
-                "raise validation_size or pass a larger validation_set.",
-                ToleranceResolutionWarning,
-                stacklevel=2,
-            )
+        net.tolerance_resolution_ = None
+        if tolerance is not None and errors is not None and len(errors):
+            net.tolerance_resolution_ = float(np.max(errors))
 
 
 def epoch_score(row, tolerance):

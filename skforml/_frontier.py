@@ -12,6 +12,7 @@ tolerances. :func:`pareto_front` is the frontier computation itself.
 
 import inspect
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,7 @@ from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.utils.validation import check_consistent_length
 
+from ._callbacks import ToleranceResolutionWarning
 from ._compare import METRICS, _collect, _fit_score, _mean_std, _splits
 from ._fairlearn_compat import seeded_clone
 
@@ -145,17 +147,48 @@ def _traits(estimator):
 
 
 def _run_task(name, setting, value, estimator, seed, split, data, threads):
+    """One fit: its row, its error (or None) and its unresolved tolerance.
+
+    A :class:`ToleranceResolutionWarning` is returned rather than printed by
+    a worker (the sweep summarises them once); other warnings pass through.
+    """
     row = dict.fromkeys(COLUMNS, np.nan) | {
         "method": name,
         "setting": setting,
         "value": value,
         "seed": seed,
     }
-    try:
-        scores, seconds = _fit_score(estimator, seed, split, data, threads)
-    except Exception as exc:  # noqa: BLE001 -- one failure must not lose the sweep
-        return row, f"{type(exc).__name__}: {exc}"
-    return row | scores | {"fit_seconds": seconds}, None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ToleranceResolutionWarning)
+        try:
+            scores, seconds = _fit_score(estimator, seed, split, data, threads)
+        except Exception as exc:  # noqa: BLE001 -- one failure must not lose the sweep
+            return row, f"{type(exc).__name__}: {exc}", None
+    unresolved = None
+    for record in caught:
+        if isinstance(record.message, ToleranceResolutionWarning):
+            unresolved = record.message
+        else:
+            warnings.warn_explicit(
+                record.message, record.category, record.filename, record.lineno
+            )
+    return row | scores | {"fit_seconds": seconds}, None, unresolved
+
+
+def _warn_unresolved(unresolved):
+    """One warning for the fits whose monitored rows could not resolve tolerance."""
+    for method, found in unresolved.items():
+        errors = [w.standard_error for w in found]
+        warnings.warn(
+            ToleranceResolutionWarning(
+                f"{method}: in {len(found)} fits the monitored validation rows "
+                f"resolved the disparity only to +/-{min(errors):.3f} to "
+                f"+/-{max(errors):.3f} (one standard error), more than half of "
+                "the tolerance: tolerances below about twice that are met or "
+                "missed by chance. Raise validation_size or train on more rows."
+            ),
+            stacklevel=3,
+        )
 
 
 def sweep(
@@ -265,18 +298,24 @@ def sweep(
         delayed(_run_task)(*task[:4], seed, splits[seed], data, threads_per_job)
         for *task, seed in tasks
     )
-    for row, error in jobs:
+    unresolved = {}
+    for row, error, tolerance_unresolved in jobs:
         outcomes.append((row, error))
+        if tolerance_unresolved is not None:
+            unresolved.setdefault(row["method"], []).append(tolerance_unresolved)
         if progress:
             knob = methods[row["method"]][1]
             setting = "" if knob is None else f" {knob}={_value(row['value'])}"
             outcome = f"{row['fit_seconds']:.1f}s" if error is None else "failed"
+            if tolerance_unresolved is not None:
+                outcome += " (tolerance below the noise)"
             print(
                 f"[{len(outcomes)}/{len(tasks)}] {row['method']}{setting} "
                 f"seed={row['seed']} {outcome}",
                 file=sys.stderr,
                 flush=True,
             )
+    _warn_unresolved(unresolved)
     rows, errors = _collect(
         outcomes, methods, seeds, where=("value",), between=("setting",)
     )
