@@ -44,6 +44,8 @@ CONFIGS = {
     "meta_lr=0.01": {"meta_lr": 0.01},
     "meta_lr=0.05": {"meta_lr": 0.05},
     "max_epochs=20": {"max_epochs": 20},
+    "validation_size=0.3": {"validation_size": 0.3},
+    "TPR parity, validation_size=0.3": {"validation_size": 0.3, **TPR},
     "TPR parity": TPR,
     "TPR parity, paper": {**TPR, **PAPER},
     "tolerance=0.03": {"tolerance": 0.03, **TPR},
