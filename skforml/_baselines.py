@@ -2,12 +2,14 @@
 
 Every scheme trains the network of :class:`~skforml.FORMLClassifier` with the
 same training step (:class:`~skforml.FORMLNet`); only the weighting object --
-which supplies each batch's weights -- differs. All weighting objects build on
-:class:`~skforml._weight_store.WeightStore`: a scheme's weight of a row is
-stored as its logit, and the caller's ``sample_weight`` is the store's
-``log_prior``, so the two multiply in every batch.
+which supplies each batch's weights -- differs. Every weighting is a
+:class:`~skforml.Weighting` (the baselines are in
+:mod:`skforml._baseline_weights`): a scheme's weight of a row is stored as its
+logit, and the caller's ``sample_weight`` is its ``log_prior``, so the two
+multiply in every batch.
 """
 
+import copy
 from numbers import Real
 
 import numpy as np
@@ -19,6 +21,7 @@ from ._base import BaseReweightingClassifier
 from ._baseline_weights import BASELINES, describe_baselines
 from ._losses import MetaObjective, cross_entropy
 from ._meta_step import choose_engine
+from ._weighting import Weighting
 
 WEIGHTINGS = tuple(BASELINES)
 # "equal_opportunity" is the name of skforml 0.1 (and of Jiang & Nachum).
@@ -50,10 +53,14 @@ class ReweightedClassifier(BaseReweightingClassifier):
         Network returning one logit per class for a float32 batch ``X``.
         None builds an :class:`~skforml.MLP` with ``hidden_layer_sizes``. A
         class is instantiated with ``module_params``; an instance is copied.
-    weighting : str, default="uniform"
+    weighting : str or Weighting, default="uniform"
         How rows are weighted, one of:
 
     %(weightings)s
+
+        or a :class:`~skforml.Weighting` instance of your own (copied at
+        ``fit``; one whose ``uses_meta_step`` is True learns from the meta
+        step on the validation loss, as learning to reweight does).
 
     hidden_layer_sizes : tuple of int, default=(64,)
         Hidden widths of the built-in network (ignored with ``module``).
@@ -172,7 +179,7 @@ class ReweightedClassifier(BaseReweightingClassifier):
 
     _parameter_constraints = {
         **BaseReweightingClassifier._parameter_constraints,
-        "weighting": [StrOptions(set(WEIGHTINGS))],
+        "weighting": [StrOptions(set(WEIGHTINGS)), Weighting],
         "beta": [Interval(Real, 0, 1, closed="left")],
         "label_bias_lr": [Interval(Real, 0, None, closed="left")],
         "label_bias_constraint": [StrOptions(set(LABEL_BIAS_CONSTRAINTS))],
@@ -281,13 +288,16 @@ class ReweightedClassifier(BaseReweightingClassifier):
         )
 
     def _baseline(self):
+        """The weighting's class (its class attributes say what it needs)."""
+        if isinstance(self.weighting, Weighting):
+            return type(self.weighting)
         return BASELINES[self.weighting]
 
     def _uses_validation(self):
         return self._baseline().uses_meta_step
 
     def _uses_groups(self):
-        return self._baseline().uses_groups
+        return getattr(self._baseline(), "uses_groups", True)
 
     def _split_constraint(self):
         # Defined for every target and grouping: the split only has to keep
@@ -304,6 +314,9 @@ class ReweightedClassifier(BaseReweightingClassifier):
         return MetaObjective(cross_entropy, None, parts.row_loss)
 
     def _make_weighting(self):
+        if isinstance(self.weighting, Weighting):
+            # A copy: the caller's object is a parameter and stays as given.
+            return copy.deepcopy(self.weighting)
         return self._baseline().from_estimator(self)
 
     def _collect_fitted_attributes(self, n_samples):

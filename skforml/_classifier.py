@@ -1,5 +1,6 @@
 """FORMLClassifier: the scikit-learn face of FORML."""
 
+import copy
 from numbers import Integral, Real
 
 import torch
@@ -7,7 +8,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
 from ._base import BaseReweightingClassifier
-from ._constraints import CONSTRAINT_NAMES, Constraint
+from ._constraints import Constraint
 from ._losses import (
     CONSTRAINED,
     META_LOSSES,
@@ -15,9 +16,9 @@ from ._losses import (
     MetaObjective,
     make_meta_loss,
 )
-from ._meta_step import META_GRADIENTS, AutoLookahead, choose_engine
+from ._meta_step import AutoLookahead, choose_engine
 from ._multistep import MultiStep
-from ._weighting import WEIGHT_MAPS, FORMLWeights
+from ._weighting import WEIGHT_MAPS, FORMLWeights, Weighting
 
 
 class FORMLClassifier(BaseReweightingClassifier):
@@ -71,6 +72,14 @@ class FORMLClassifier(BaseReweightingClassifier):
         3 seeds): 0.01 left Adult's TPR gap at .07 and the synthetic gap at
         two thirds of uniform training's; 0.03 to 0.05 cost Adult and the
         synthetic data more accuracy for little more fairness.
+    weighting : Weighting or None, default=None
+        How the rows' weights move. None is FORML's rule
+        (:class:`~skforml.FORMLWeights` with ``meta_lr``, ``weight_map`` and
+        the sign of ``reverse_lookahead``). A :class:`~skforml.Weighting`
+        instance of your own replaces it (it is copied at ``fit``, and those
+        three parameters are then its own business); its ``update`` receives
+        the meta step's directional derivatives when its ``uses_meta_step``
+        is True.
     lookahead_lr : "auto", float or None, default="auto"
         Learning rate ``eta_c`` of the lookahead SGD step. ``"auto"`` makes
         the lookahead as long as ``LOOKAHEAD_HORIZON`` (10) steps of the
@@ -173,7 +182,8 @@ class FORMLClassifier(BaseReweightingClassifier):
         (:class:`~skforml.ToleranceResolutionWarning`) when the monitored
         rows are too few to tell the gap from the tolerance. None keeps the
         multipliers fixed and the last epoch.
-    meta_gradient : {"auto", "linear", "jvp", "unrolled"}, default="auto"
+    meta_gradient : {"auto", "linear", "jvp", "unrolled"}, str or Engine \
+            subclass, default="auto"
         How the weight gradient is computed: ``"linear"``, in closed form from
         saved activations (networks whose parameters all live in
         ``nn.Linear`` and ``nn.Conv2d`` layers); ``"jvp"``, in closed form
@@ -182,7 +192,9 @@ class FORMLClassifier(BaseReweightingClassifier):
         (``"closed_form"`` in skforml 0.1) picks ``"linear"`` when it
         applies, else ``"jvp"``; on a small CNN the convolutional closed form
         ran 2.3x a plain epoch, ``"jvp"`` 2.8 to 3.6x. Train-mode BatchNorm
-        falls back to ``"unrolled"`` with a warning.
+        falls back to ``"unrolled"`` with a warning. An
+        :class:`~skforml._meta_step.Engine` subclass of your own, or the
+        name it registered, adds an engine.
     reverse_lookahead : bool, default=False
         Ablation (paper appendix, Tables 6-7): the lookahead climbs the
         weighted training loss (``theta~ = theta + eta_c grad``) instead of
@@ -200,8 +212,9 @@ class FORMLClassifier(BaseReweightingClassifier):
     lookahead_steps : int, default=1
         Ablation: SGD steps of the lookahead (Algorithm 1 takes one). More
         than one differentiates through all steps by autograd (see
-        :mod:`skforml._multistep`), whatever ``meta_gradient`` says; every
-        step has the rate ``lookahead_lr``.
+        :mod:`skforml._multistep`), so ``meta_gradient`` must then be
+        ``"auto"`` or ``"unrolled"``; every step has the rate
+        ``lookahead_lr``.
     validation_size : float or int, default=0.2
         Share or number of rows held out, balanced across (group, label)
         cells. Half of every cell feeds the meta step; the other half, which
@@ -306,20 +319,25 @@ class FORMLClassifier(BaseReweightingClassifier):
     _parameter_constraints = {
         **BaseReweightingClassifier._parameter_constraints,
         "meta_lr": [Interval(Real, 0, None, closed="left")],
+        "weighting": [None, Weighting],
         "lookahead_lr": [
             None,
             StrOptions({"auto"}),
             Interval(Real, 0, None, closed="neither"),
         ],
         "meta_loss": [StrOptions(set(META_LOSSES)), callable],
-        "constraint": [StrOptions(set(CONSTRAINT_NAMES)), Constraint],
+        # Any registered name, out-of-tree ones included: make_constraint
+        # checks it in fit against the registry of that moment.
+        "constraint": [str, Constraint],
         "tolerance": [None, Interval(Real, 0, None, closed="neither")],
         "worst_group_lift": [
             StrOptions({"auto"}),
             Interval(Real, 0, None, closed="left"),
         ],
         "multiplier": [Interval(Real, 0, None, closed="left")],
-        "meta_gradient": [StrOptions(set(META_GRADIENTS))],
+        # A registered name or an Engine subclass: choose_engine checks it in
+        # fit against the registry of that moment.
+        "meta_gradient": [str, type],
         "reverse_lookahead": ["boolean"],
         "weight_map": [StrOptions(set(WEIGHT_MAPS))],
         "lookahead_steps": [Interval(Integral, 1, None, closed="left")],
@@ -338,6 +356,7 @@ class FORMLClassifier(BaseReweightingClassifier):
         optimizer=torch.optim.Adam,
         criterion=nn.CrossEntropyLoss,
         meta_lr=0.02,
+        weighting=None,
         lookahead_lr="auto",
         meta_loss="constrained",
         multiplier=3.0,
@@ -369,6 +388,7 @@ class FORMLClassifier(BaseReweightingClassifier):
         self.optimizer = optimizer
         self.criterion = criterion
         self.meta_lr = meta_lr
+        self.weighting = weighting
         self.lookahead_lr = lookahead_lr
         self.meta_loss = meta_loss
         self.multiplier = multiplier
@@ -447,12 +467,21 @@ class FORMLClassifier(BaseReweightingClassifier):
         )
 
     def _make_engine(self, module):
-        if self.lookahead_steps > 1:
-            return MultiStep(self.lookahead_steps)
-        return choose_engine(module, self.meta_gradient)
+        engine = choose_engine(module, self.meta_gradient)
+        if self.lookahead_steps == 1:
+            return engine
+        if self.meta_gradient not in ("auto", "unrolled"):
+            raise ValueError(
+                f"lookahead_steps={self.lookahead_steps} differentiates through "
+                "every step by autograd, which is meta_gradient='unrolled'; "
+                f"meta_gradient={self.meta_gradient!r} cannot be combined with "
+                "it. Use meta_gradient='auto' or 'unrolled'."
+            )
+        return MultiStep(self.lookahead_steps)
 
     def _make_meta_objective(self, parts):
-        if self.meta_lr == 0:
+        learns = self.weighting is None or self.weighting.uses_meta_step
+        if self.meta_lr == 0 or not learns:
             return None
         if self.meta_loss in CONSTRAINED:
             return ConstrainedObjective(
@@ -492,6 +521,9 @@ class FORMLClassifier(BaseReweightingClassifier):
         return _Reversed(rate) if self.reverse_lookahead else rate
 
     def _make_weighting(self):
+        if self.weighting is not None:
+            # A copy: the caller's object is a parameter and stays as given.
+            return copy.deepcopy(self.weighting)
         sign = -1 if self.reverse_lookahead else 1
         return FORMLWeights(self.meta_lr, self.weight_map, lookahead_sign=sign)
 

@@ -502,22 +502,26 @@ class ClassRecallParity(Constraint):
         return rate_spread(y_pred == y_true, np.ones(len(y_true), bool), y_true)
 
 
-CONSTRAINT_NAMES = tuple(
-    name for name in _REGISTRY if name not in ("class_recall_parity",)
-)
+def constraint_names():
+    """Names (and aliases) of every registered constraint, as of this call.
+
+    A :class:`Constraint` subclass registers itself when it is defined, in
+    skforml or in your own code, so a name is valid from then on.
+    """
+    return sorted(name for name in _REGISTRY if name != "class_recall_parity")
 
 
 def make_constraint(constraint):
-    """A :class:`Constraint` from a name (or alias) or an instance."""
+    """A :class:`Constraint` from a registered name (or alias) or an instance."""
     if isinstance(constraint, Constraint):
         return constraint
-    try:
+    if isinstance(constraint, str) and constraint in constraint_names():
         return _REGISTRY[constraint]()
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"constraint must be one of {sorted(CONSTRAINT_NAMES)} or a Constraint "
-            f"instance; got {constraint!r}."
-        ) from None
+    raise ValueError(
+        f"constraint must be one of {constraint_names()} or a Constraint "
+        f"instance; got {constraint!r}. A Constraint subclass registers its "
+        "name when it is defined."
+    )
 
 
 def measured_constraint(constraint, groups_are_classes):

@@ -24,17 +24,12 @@ from sklearn.utils.validation import check_consistent_length
 from ._callbacks import ToleranceResolutionWarning
 from ._compare import METRICS, _collect, _fit_score, _mean_std, _splits
 from ._fairlearn_compat import seeded_clone
+from ._frontier_plot import DISPARITY_NAMES
 
 __all__ = ["FrontierResult", "pareto_front", "sweep"]
 
 COLUMNS = ["method", "setting", "value", "seed", *METRICS, "fit_seconds"]
 DEFAULT_TOLERANCES = (0.01, 0.02, 0.05, 0.1)
-DISPARITY_NAMES = {
-    "tprd": "TPRD",
-    "fprd": "FPRD",
-    "max_fnr": "max FNR",
-    "max_fpr": "max FPR",
-}
 
 
 def pareto_front(points):

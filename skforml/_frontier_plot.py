@@ -2,7 +2,12 @@
 
 import numpy as np
 
-from ._frontier import DISPARITY_NAMES
+DISPARITY_NAMES = {
+    "tprd": "TPRD",
+    "fprd": "FPRD",
+    "max_fnr": "max FNR",
+    "max_fpr": "max FPR",
+}
 
 
 def _describe(traits, sweep_seconds):

@@ -45,7 +45,7 @@ from ._losses import as_objective
 from ._module import MLP, SmallCNN
 
 # Length of the "auto" lookahead in optimizer steps, chosen on noisy digits,
-# Adult and the biased synthetic data (see benchmarks/bench_lookahead.py): one
+# Adult and the biased synthetic data (the user guide's lookahead sweep): one
 # step of the optimizer probes too little of the validation loss to steer the
 # weights; 10 to 100 gave the same results.
 LOOKAHEAD_HORIZON = 10.0
@@ -208,67 +208,87 @@ def is_linear_network(module):
     return bool(params) and all(id(p) in in_linear and p.requires_grad for p in params)
 
 
-# Names of meta_gradient: "auto" picks the fastest exact engine for the
-# module; "closed_form" is its name in skforml 0.1.
-META_GRADIENTS = ("auto", "linear", "jvp", "unrolled", "closed_form")
+# Engines by name: every Engine subclass with a ``name`` registers itself.
+ENGINES = {}
 
 
-def choose_engine(module, meta_gradient="auto"):
-    """The engine for ``meta_gradient``; warns when falling back to ``"unrolled"``."""
-    if meta_gradient == "unrolled":
-        return "unrolled"
-    if has_batch_norm(module):
-        warnings.warn(
-            f"meta_gradient={meta_gradient!r} needs rows that are independent "
-            "within a batch, but the module has BatchNorm layers in train mode; "
-            "falling back to meta_gradient='unrolled'.",
-            UserWarning,
-            stacklevel=3,
-        )
-        return "unrolled"
-    if meta_gradient in ("auto", "closed_form"):
-        return "linear" if is_linear_network(module) else "jvp"
-    if meta_gradient == "linear" and not is_linear_network(module):
-        raise ValueError(
-            "meta_gradient='linear' needs a module whose trainable parameters all "
-            "live in nn.Linear layers; use 'auto' or 'jvp' for this module."
-        )
-    return meta_gradient
+class Engine:
+    """How the meta step computes the weight gradient: the engines' contract.
 
+    An engine is built for one training batch with ``(module, X, y,
+    lookahead_lr, validation, objective, row_loss)`` and runs the training
+    forward on it, leaving ``logits`` and the per-row ``losses``. Then
 
-class _Engine:
-    """One engine's pass over a batch.
+    - :meth:`directional_derivatives` ``(p)`` returns ``(d, meta_loss)``:
+      ``d_j = grad_theta l_j . g_f`` with ``g_f`` the gradient of the
+      meta-objective on the validation batch after the lookahead
+      ``theta - eta_c grad_theta sum_i p_i l_i`` (``eta_c`` of
+      ``lookahead_lr``, kept as ``eta``), and the meta-objective's value;
+    - :meth:`apply` ``(p_new)`` leaves ``grad_theta sum_i p_new_i l_i`` in
+      the parameters' ``.grad`` for the optimizer.
 
-    After construction ``logits`` and ``losses`` hold the training forward.
-    ``directional_derivatives(p)`` returns ``d`` (``d_j = grad l_j . g_f``
-    with ``g_f`` the meta-loss gradient after the lookahead with batch
-    weights ``p``) and the meta-loss; ``apply(p_new)`` leaves
-    ``grad_theta sum_i p_new_i l_i`` in the parameters' ``.grad``. The only
-    cross-row reduction of the step is the one gradient ``g_f`` (and the
-    lookahead gradient): data-parallel training needs an all-reduce of those
-    in :meth:`validation_gradient` and :meth:`lookahead_params`, nowhere else.
+    A subclass with a ``name`` registers itself, so ``FORMLClassifier(
+    meta_gradient=name)`` uses it; the class itself works as well.
+    :meth:`supports` says whether it can run a module (``"auto"`` picks
+    ``"linear"`` where it does, else ``"jvp"``); ``rows_independent`` says
+    that it needs rows that do not interact within a batch (train-mode
+    BatchNorm then falls back to ``"unrolled"``, with a warning).
+
+    Examples
+    --------
+    An engine of your own, here the reference one under another name:
+
+    >>> from skforml import FORMLClassifier
+    >>> from skforml._meta_step import ENGINES, UnrolledEngine
+    >>> class MyEngine(UnrolledEngine):
+    ...     name = "my_engine"
+    >>> ENGINES["my_engine"] is MyEngine
+    True
+    >>> clf = FORMLClassifier(meta_gradient="my_engine")
+
     """
 
+    name = None
+    rows_independent = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("name"):
+            ENGINES[cls.name] = cls
+
+    @classmethod
+    def supports(cls, module):
+        """Whether this engine computes exact gradients for ``module``."""
+        return True
+
     def __init__(
-        self, module, X, y, lookahead_lr, validation, meta_loss, row_loss=per_row_loss
+        self, module, X, y, lookahead_lr, validation, meta_loss, row_loss=None
     ):
         self.module = module
         self.lookahead_lr = lookahead_lr
         self.eta = None
         self.validation = validation
-        self.objective = as_objective(meta_loss, row_loss)
-        self.row_loss = row_loss
+        self.row_loss = row_loss or per_row_loss
+        self.objective = as_objective(meta_loss, self.row_loss)
         self.plan = module_plan(module)
         self.params = self.plan.params
         self.X, self.y = X, y
 
+    def directional_derivatives(self, p):
+        """``(d, meta_loss)`` for lookahead weights ``p`` (see the class doc)."""
+        raise NotImplementedError
+
+    def apply(self, p_new):
+        """Leave ``grad_theta sum_i p_new_i l_i`` in the parameters' ``.grad``."""
+        raise NotImplementedError
+
     def validation_loss(self, params):
         """``L_f`` of the validation batch at ``params`` (eval-mode forward)."""
-        X_val, y_val, cells_val = self.validation
+        X_val, y_val, keys_val = self.validation
         with eval_mode(self.module, self.plan.submodules, self.plan.mode_free):
             logits = functional_call(self.module, params, (X_val,))
         with full_precision(logits.device):
-            return self.objective(at_least_float32(logits), y_val, cells_val)
+            return self.objective(at_least_float32(logits), y_val, keys_val)
 
     def validation_gradient(self, lookahead):
         """``L_f(theta~)`` and its gradient, the validation pass at theta~."""
@@ -284,18 +304,71 @@ class _Engine:
         }
 
 
+# Names of meta_gradient besides the registered engines: "auto" picks the
+# fastest exact engine for the module; "closed_form" is its name in 0.1.
+AUTO_ENGINES = ("auto", "closed_form")
+
+
+def engine_names():
+    """The values ``meta_gradient`` accepts by name, as of this call."""
+    return [*AUTO_ENGINES, *sorted(ENGINES)]
+
+
+def choose_engine(module, meta_gradient="auto"):
+    """The engine (a registered name, or an Engine class) for ``meta_gradient``.
+
+    Warns when train-mode BatchNorm forces ``"unrolled"``; raises a
+    ``ValueError`` naming ``meta_gradient`` when it is unknown or cannot run
+    the module.
+    """
+    if isinstance(meta_gradient, type) and issubclass(meta_gradient, Engine):
+        engine = meta_gradient
+    elif meta_gradient in AUTO_ENGINES:
+        engine = ENGINES["linear"] if is_linear_network(module) else ENGINES["jvp"]
+    elif isinstance(meta_gradient, str) and meta_gradient in ENGINES:
+        engine = ENGINES[meta_gradient]
+    else:
+        raise ValueError(
+            f"meta_gradient must be one of {engine_names()} or an Engine "
+            f"subclass; got {meta_gradient!r}."
+        )
+    if engine.rows_independent and has_batch_norm(module):
+        warnings.warn(
+            f"meta_gradient={meta_gradient!r} needs rows that are independent "
+            "within a batch, but the module has BatchNorm layers in train mode; "
+            "falling back to meta_gradient='unrolled'.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return "unrolled"
+    if not engine.supports(module):
+        raise ValueError(
+            f"meta_gradient={meta_gradient!r} needs a module whose trainable "
+            "parameters all live in nn.Linear (or nn.Conv2d) layers; use "
+            "'auto' or 'jvp' for this module."
+        )
+    # A registered engine is kept by its name: the net pickles a string.
+    return engine.name if ENGINES.get(engine.name) is engine else engine
+
+
 def closed_form_weight_gradient(p, d, lookahead_lr):
     """``dL_f/dw_j = -eta_c p_j (d_j - sum_i p_i d_i)`` (sums to zero)."""
     return -lookahead_lr * p * (d - (p * d).sum())
 
 
-class LinearEngine(_Engine):
+class LinearEngine(Engine):
     """Closed form from saved per-row activations and output gradients.
 
     Each layer's part of any weighted gradient and of ``d`` is a product of
     its inputs ``a`` and output gradients ``delta``: see
     :class:`_LinearTerms` and :class:`_ConvTerms`.
     """
+
+    name = "linear"
+
+    @classmethod
+    def supports(cls, module):
+        return is_linear_network(module)
 
     def __init__(self, *args):
         super().__init__(*args)
@@ -454,8 +527,10 @@ def _set_rng_state(device, state):
         torch.cuda.set_rng_state(state[1], device)
 
 
-class JvpEngine(_Engine):
+class JvpEngine(Engine):
     """Closed form with one forward-mode pass for ``d``."""
+
+    name = "jvp"
 
     def __init__(self, *args):
         super().__init__(*args)
@@ -488,8 +563,11 @@ class JvpEngine(_Engine):
         (p_new * self.losses).sum().backward()
 
 
-class UnrolledEngine(_Engine):
+class UnrolledEngine(Engine):
     """Reference: autograd through the lookahead (``create_graph=True``)."""
+
+    name = "unrolled"
+    rows_independent = False  # train-mode BatchNorm is differentiated exactly
 
     def __init__(self, *args):
         super().__init__(*args)
@@ -518,21 +596,16 @@ class UnrolledEngine(_Engine):
         (p_new * self.losses).sum().backward()
 
 
-ENGINES = {"linear": LinearEngine, "jvp": JvpEngine, "unrolled": UnrolledEngine}
-
-
 def run_engine(engine, *args):
-    """Start ``engine`` on a batch.
+    """Start ``engine`` (a registered name, an Engine class or a factory) on a batch.
 
     A linear network that calls a layer more or less than once per forward
-    goes through the jvp engine instead. ``engine`` may also be a factory
-    called with the arguments (e.g. :class:`~skforml._multistep.MultiStep`).
+    goes through the jvp engine instead. A factory is called with the
+    arguments (e.g. :class:`~skforml._multistep.MultiStep`).
     """
-    if callable(engine):
+    if isinstance(engine, str):
+        engine = ENGINES[engine]
+    try:
         return engine(*args)
-    if engine == "linear":
-        try:
-            return LinearEngine(*args)
-        except _NotPerRowLinear:
-            return JvpEngine(*args)
-    return ENGINES[engine](*args)
+    except _NotPerRowLinear:
+        return JvpEngine(*args)

@@ -17,10 +17,10 @@ one-step lookahead: K steps look K times as far.
 from torch.autograd import grad
 from torch.func import functional_call
 
-from ._meta_step import _Engine, lookahead_rate
+from ._meta_step import Engine, lookahead_rate
 
 
-class MultiStepEngine(_Engine):
+class MultiStepEngine(Engine):
     """Autograd through ``steps`` lookahead SGD steps on the training batch."""
 
     def __init__(self, *args, steps=2):

@@ -28,7 +28,10 @@ from ._callbacks import (
     ToleranceController,
     WeightMonitor,
 )
+from ._constraints import Constraint
+from ._losses import Objective
 from ._meta_step import at_least_float32, run_engine
+from ._weighting import Weighting
 
 
 class FORMLNet(NeuralNetClassifier):
@@ -228,12 +231,21 @@ class FORMLNet(NeuralNetClassifier):
         ]
 
 
+def _holds_our_state(obj):
+    """Whether ``obj`` is skforml's or fills one of its interfaces."""
+    ours = type(obj).__module__.startswith("skforml.")
+    interface = isinstance(obj, (Weighting, Constraint, Objective))
+    return (ours or interface) and hasattr(obj, "__dict__")
+
+
 def tensors_to(obj, device, memo=None):
     """``obj`` with every tensor it holds on ``device``; ``obj`` itself if none moves.
 
-    Follows dicts, lists, tuples and skforml's own objects (weightings,
-    meta-losses, callbacks), copying only what holds a tensor that moves;
-    skorch's modules, optimizers and other objects are left as they are.
+    Follows dicts, lists, tuples, skforml's own objects (weightings,
+    meta-objectives, callbacks) and any :class:`~skforml.Weighting`,
+    :class:`~skforml.Constraint` or meta-objective of the caller's, copying
+    only what holds a tensor that moves; skorch's modules, optimizers and
+    other objects are left as they are.
     """
     memo = {} if memo is None else memo
     if id(obj) in memo:
@@ -248,7 +260,7 @@ def tensors_to(obj, device, memo=None):
         moved = obj
         if any(new[key] is not value for key, value in items):
             moved = new if isinstance(obj, dict) else type(obj)(new.values())
-    elif type(obj).__module__.startswith("skforml.") and hasattr(obj, "__dict__"):
+    elif _holds_our_state(obj):
         state = tensors_to(vars(obj), device, memo)
         moved = obj
         if state is not vars(obj):
