@@ -518,9 +518,9 @@ def make_constraint(constraint):
     if isinstance(constraint, str) and constraint in constraint_names():
         return _REGISTRY[constraint]()
     raise ValueError(
-        f"constraint must be one of {constraint_names()} or a Constraint "
-        f"instance; got {constraint!r}. A Constraint subclass registers its "
-        "name when it is defined."
+        f"constraint must be a registered constraint name or a Constraint "
+        f"instance; got {constraint!r}. Registered (a Constraint subclass "
+        f"registers its name when it is defined): {constraint_names()}."
     )
 
 

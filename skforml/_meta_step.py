@@ -329,8 +329,8 @@ def choose_engine(module, meta_gradient="auto"):
         engine = ENGINES[meta_gradient]
     else:
         raise ValueError(
-            f"meta_gradient must be one of {engine_names()} or an Engine "
-            f"subclass; got {meta_gradient!r}."
+            f"meta_gradient must be a registered engine name or an Engine "
+            f"subclass; got {meta_gradient!r}. Registered: {engine_names()}."
         )
     if engine.rows_independent and has_batch_norm(module):
         warnings.warn(

@@ -450,7 +450,7 @@ ERRORS = [
     ("small-group", {"min_group_samples": 5}, _too_small_group, ValueError,
      "min_group_samples=5 validation rows of group 1 with label"),
     ("constraint", {"constraint": "statistical_parity"}, None, ValueError,
-     "constraint must be one of"),
+     "constraint must be a registered"),
     ("meta-loss", {"meta_loss": "hinge"}, None, ValueError, "'meta_loss' parameter"),
     ("negative-lr", {"lr": -1e-3}, None, ValueError, "'lr' parameter"),
     ("zero-lr", {"lr": 0.0}, None, ValueError, "'lr' parameter"),
