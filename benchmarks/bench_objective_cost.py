@@ -45,7 +45,7 @@ def fit_seconds(tree, params, epochs):
     env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1"}
     code = FIT.format(params=repr(params), epochs=epochs)
     out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True,
+        [sys.executable, "-c", code], env=env, cwd=tree, capture_output=True, text=True,
         check=True,
     )  # fmt: skip
     result = json.loads(out.stdout.strip().splitlines()[-1])

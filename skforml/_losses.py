@@ -195,25 +195,26 @@ def make_meta_loss(meta_loss, spec, device, worst_group_lift=0.0):
 def cell_rates(values, cells, weights, n_cells):
     """Weighted mean of ``values`` over the rows of every cell, and the cells' mass.
 
-    ``cells`` is ``-1`` for rows outside every cell. One-hot membership and a
-    matrix product: no data-dependent shapes, no device synchronisation.
+    ``cells`` is ``-1`` for rows outside every cell. Sums by ``index_add``:
+    no data-dependent shapes, no device synchronisation.
     """
     inside = (cells >= 0).to(values.dtype) * weights.to(values.dtype)
-    membership = torch.nn.functional.one_hot(cells.clamp(min=0), n_cells)
-    membership = membership.to(values.dtype) * inside[:, None]
-    mass = membership.sum(dim=0)
-    return (values @ membership) / mass.clamp(min=1e-12), mass
+    index = cells.clamp(min=0)
+    mass = values.new_zeros(n_cells).index_add(0, index, inside)
+    sums = values.new_zeros(n_cells).index_add(0, index, values * inside)
+    return sums / mass.clamp(min=1e-12), mass
 
 
-def rate_moments(rates, mass, bucket_of_cell, n_buckets):
+def rate_moments(rates, mass, buckets):
     """Signed deviation of each cell's rate from its bucket's pooled rate.
 
-    The pooled rate is the mass-weighted mean of the bucket's rates (the rate
-    over all of the bucket's rows). Cells without rows get 0 and the pooled
-    rate of their bucket. Returns ``(moments, pooled rate of each cell)``.
+    ``buckets`` is the ``(n_cells, n_buckets)`` 0/1 matrix of the cells'
+    buckets. The pooled rate is the mass-weighted mean of the bucket's rates
+    (the rate over all of the bucket's rows). Cells without rows get 0 and
+    the pooled rate of their bucket. Returns ``(moments, pooled rate of each
+    cell)``.
     """
-    buckets = torch.nn.functional.one_hot(bucket_of_cell, n_buckets)
-    buckets = buckets.to(rates.dtype)  # (n_cells, n_buckets)
+    buckets = buckets.to(rates.dtype)
     pooled = ((rates * mass) @ buckets) / (mass @ buckets).clamp(min=1e-12)
     pooled_of_cell = buckets @ pooled
     present = (mass > 0).to(rates.dtype)
@@ -279,9 +280,12 @@ class ConstrainedObjective(Objective):
         self.row_loss = row_loss
         self.stratum_weight = stratum_weight
         self.cell_of_stratum = torch.as_tensor(spec.cell_of_stratum, device=device)
-        self.bucket_of_cell = torch.as_tensor(spec.bucket_of_cell, device=device)
+        bucket_of_cell = torch.as_tensor(spec.bucket_of_cell, device=device)
         self.n_cells = spec.n_cells
         self.n_buckets = int(spec.bucket_of_cell.max()) + 1
+        # (n_cells, n_buckets), built once: the step makes no index tensors.
+        self.buckets = torch.nn.functional.one_hot(bucket_of_cell, self.n_buckets)
+        self.buckets = self.buckets.to(stratum_weight.dtype)
         self.worst_group_lift = worst_group_lift
         if surrogate == "auto":
             surrogate = "log_rate" if constraint.log_surrogate else "rate"
@@ -299,13 +303,12 @@ class ConstrainedObjective(Objective):
             # float32 probabilities of 1e-30 and below are hopeless rows anyway.
             values = torch.log(values.clamp(min=1e-30))
         means, mass = cell_rates(values, cells, weights, self.n_cells)
-        moments, pooled = rate_moments(means, mass, self.bucket_of_cell, self.n_buckets)
+        moments, pooled = rate_moments(means, mass, self.buckets)
         terms = moments.abs()
         if self.worst_group_lift:
             below = torch.relu(pooled.detach() - means) * (mass > 0).to(means.dtype)
             terms = terms + self.worst_group_lift * below
-        buckets = torch.nn.functional.one_hot(self.bucket_of_cell, self.n_buckets)
-        return terms @ buckets.to(terms.dtype)
+        return terms @ self.buckets.to(terms.dtype)
 
     def __call__(self, logits, y, strata):
         weights = self.stratum_weight[strata]
