@@ -239,7 +239,7 @@ def test_constraint_names_and_aliases():
     )
     instance = make_constraint("demographic_parity")
     assert make_constraint(instance) is instance
-    with pytest.raises(ValueError, match="constraint must be one of"):
+    with pytest.raises(ValueError, match="constraint must be a registered"):
         make_constraint("statistical_parity")
 
 
