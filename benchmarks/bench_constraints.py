@@ -27,8 +27,8 @@ from joblib import Parallel, delayed
 from sklearn.model_selection import train_test_split
 
 from skforml import FORMLClassifier
-from skforml._constraints import make_constraint
 from skforml.datasets import load_adult, make_biased_classification
+from skforml.fairness._constraints import make_constraint
 
 # (data, constraint, FORML settings beyond the constraint, rows or None)
 TASKS = {

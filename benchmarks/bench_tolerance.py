@@ -18,7 +18,7 @@ from bench_defaults import DATASETS
 from joblib import Parallel, delayed
 
 from skforml import FORMLClassifier
-from skforml._constraints import measured_constraint
+from skforml.fairness._constraints import measured_constraint
 
 
 def run(dataset, tolerance, seed, validation_size=None):

@@ -43,8 +43,8 @@ from _repro import (
 )
 
 from skforml import FORMLClassifier, ReweightedClassifier
-from skforml._weighting import LOGIT_BOUND, Weighting
 from skforml.datasets import load_digits_noisy
+from skforml.weighting._base import LOGIT_BOUND, Weighting
 
 NAME = "noisy_labels"
 METHODS = (

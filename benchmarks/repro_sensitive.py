@@ -48,8 +48,12 @@ from fairlearn.reductions import (
 
 from skforml import FORMLClassifier, ReweightedClassifier
 from skforml._baselines import WEIGHTINGS as BASELINES
-from skforml._fairlearn_compat import ThresholdOptimizer, fit_predict, seeded_clone
 from skforml.datasets import load_adult
+from skforml.experiments._fairlearn_compat import (
+    ThresholdOptimizer,
+    fit_predict,
+    seeded_clone,
+)
 from skforml.metrics import fairness_report
 
 NAME = "sensitive"

@@ -2,11 +2,15 @@
 
 import importlib
 
-from ._audit import plot_sample_weights, rank_downweighted, weight_summary
 from ._baselines import ReweightedClassifier
-from ._callbacks import ToleranceResolutionWarning, WeightCollapseWarning
 from ._classifier import FORMLClassifier
-from ._constraints import (
+from ._module import MLP, SmallCNN
+from .checks._warnings import (
+    FeatureScaleWarning,
+    IndexMismatchWarning,
+    MissingSensitiveFeaturesWarning,
+)
+from .fairness._constraints import (
     Constraint,
     DemographicParity,
     EqualizedOdds,
@@ -14,17 +18,13 @@ from ._constraints import (
     FalsePositiveRateParity,
     TruePositiveRateParity,
 )
-from ._fairgrad import FairGradClassifier
-from ._fairret import FairretClassifier
-from ._input_warnings import (
-    FeatureScaleWarning,
-    IndexMismatchWarning,
-    MissingSensitiveFeaturesWarning,
-)
-from ._module import MLP, SmallCNN
-from ._net import FORMLNet
-from ._split import SmallGroupWarning
-from ._weighting import FORMLWeights, TrainingRows, Weighting
+from .inspection._audit import plot_sample_weights, rank_downweighted, weight_summary
+from .peers._fairgrad import FairGradClassifier
+from .peers._fairret import FairretClassifier
+from .training._callbacks import ToleranceResolutionWarning, WeightCollapseWarning
+from .training._net import FORMLNet
+from .training._split import SmallGroupWarning
+from .weighting._base import FORMLWeights, TrainingRows, Weighting
 
 __version__ = "0.3.0"
 __all__ = [
@@ -67,13 +67,13 @@ __all__ = [
 # The experiment tooling and the sampler load fairlearn's reductions, joblib
 # and imbalanced-learn: they are imported on first use, not by `import skforml`.
 _LAZY = {
-    "ComparisonResult": "._compare",
-    "compare": "._compare",
-    "default_estimators": "._compare",
-    "plot_comparison": "._compare",
-    "FrontierResult": "._frontier",
-    "pareto_front": "._frontier",
-    "sweep": "._frontier",
+    "ComparisonResult": ".experiments._compare",
+    "compare": ".experiments._compare",
+    "default_estimators": ".experiments._compare",
+    "plot_comparison": ".experiments._compare",
+    "FrontierResult": ".experiments._frontier",
+    "pareto_front": ".experiments._frontier",
+    "sweep": ".experiments._frontier",
     "FORMLSampler": "._sampler",
 }
 

@@ -19,36 +19,8 @@ from sklearn.utils.validation import check_is_fitted, check_random_state
 from skorch.helper import predefined_split
 from torch import nn
 
-from ._callbacks import ToleranceResolutionWarning
-from ._constraints import make_constraint, measured_constraint
-from ._data import (
-    DatasetRows,
-    RowDataset,
-    batch_loader,
-    check_dataset,
-    dataset_targets,
-    is_torch_dataset,
-)
-from ._fit_state import (
-    MONITOR_SHARE,
-    FitData,
-    ObjectiveParts,
-    ValidationRows,
-    distribution_weights,
-    stratum_weights,
-)
-from ._groups import encode_sensitive_features, stratum_ids
-from ._input_warnings import warn_if_sensitive_features_missing
 from ._module import MLP
-from ._net import FORMLNet
-from ._split import (
-    ValidationBatches,
-    balanced_validation_split,
-    check_validation_cells,
-    resolve_min_group_samples,
-    split_monitor_rows,
-)
-from ._validation import (
+from .checks._arguments import (
     check_device,
     check_fit_data,
     check_hidden_layer_sizes,
@@ -59,7 +31,35 @@ from ._validation import (
     check_validation_set,
     check_validation_size,
 )
-from ._weighting import TrainingRows, WeightedLossAverage
+from .checks._groups import encode_sensitive_features, stratum_ids
+from .checks._warnings import warn_if_sensitive_features_missing
+from .fairness._constraints import make_constraint, measured_constraint
+from .training._callbacks import ToleranceResolutionWarning
+from .training._data import (
+    DatasetRows,
+    RowDataset,
+    batch_loader,
+    check_dataset,
+    dataset_targets,
+    is_torch_dataset,
+)
+from .training._fit_state import (
+    MONITOR_SHARE,
+    FitData,
+    ObjectiveParts,
+    ValidationRows,
+    distribution_weights,
+    stratum_weights,
+)
+from .training._net import FORMLNet
+from .training._split import (
+    ValidationBatches,
+    balanced_validation_split,
+    check_validation_cells,
+    resolve_min_group_samples,
+    split_monitor_rows,
+)
+from .weighting._base import TrainingRows, WeightedLossAverage
 
 
 def _tensor_view(array):
@@ -78,7 +78,7 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
     """Base of classifiers that train a network on reweighted rows.
 
     Subclasses say how rows are weighted (:meth:`_make_weighting`, a
-    :class:`~skforml._weighting.Weighting`), whether a validation split is
+    :class:`~skforml.weighting._base.Weighting`), whether a validation split is
     held out (:meth:`_uses_validation`), which constraint balances it and
     which meta-loss the meta step follows (:meth:`_make_meta_objective`).
     Everything else -- input validation, groups, the balanced split, the
@@ -136,7 +136,7 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
     def _make_meta_objective(self, parts):
         """The meta step's ``L_f(logits, y, strata)``, or None for no meta step.
 
-        ``parts`` (:class:`~skforml._fit_state.ObjectiveParts`) holds the
+        ``parts`` (:class:`~skforml.training._fit_state.ObjectiveParts`) holds the
         constraint, its compiled cells and moments, the validation strata's
         weights and the per-row loss.
         """

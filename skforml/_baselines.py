@@ -4,7 +4,7 @@ Every scheme trains the network of :class:`~skforml.FORMLClassifier` with the
 same training step (:class:`~skforml.FORMLNet`); only the weighting object --
 which supplies each batch's weights -- differs. Every weighting is a
 :class:`~skforml.Weighting` (the baselines are in
-:mod:`skforml._baseline_weights`): a scheme's weight of a row is stored as its
+:mod:`skforml.weighting._baselines`): a scheme's weight of a row is stored as its
 logit, and the caller's ``sample_weight`` is its ``log_prior``, so the two
 multiply in every batch.
 """
@@ -18,10 +18,10 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
 from ._base import BaseReweightingClassifier
-from ._baseline_weights import BASELINES, describe_baselines
-from ._losses import MetaObjective, cross_entropy
-from ._meta_step import choose_engine
-from ._weighting import Weighting
+from .engines._engines import choose_engine
+from .fairness._objectives import MetaObjective, cross_entropy
+from .weighting._base import Weighting
+from .weighting._baselines import BASELINES, describe_baselines
 
 WEIGHTINGS = tuple(BASELINES)
 # "equal_opportunity" is the name of skforml 0.1 (and of Jiang & Nachum).

@@ -8,17 +8,17 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
 from ._base import BaseReweightingClassifier
-from ._constraints import Constraint
-from ._losses import (
+from .engines._engines import AutoLookahead, choose_engine
+from .engines._multistep import MultiStep
+from .fairness._constraints import Constraint
+from .fairness._objectives import (
     CONSTRAINED,
     META_LOSSES,
     ConstrainedObjective,
     MetaObjective,
     make_meta_loss,
 )
-from ._meta_step import AutoLookahead, choose_engine
-from ._multistep import MultiStep
-from ._weighting import WEIGHT_MAPS, FORMLWeights, Weighting
+from .weighting._base import WEIGHT_MAPS, FORMLWeights, Weighting
 
 
 class FORMLClassifier(BaseReweightingClassifier):
@@ -64,7 +64,7 @@ class FORMLClassifier(BaseReweightingClassifier):
         weight logits per step, whatever the batch size and the scale of the
         gradients (the weights take exponentiated-gradient steps divided by
         the running RMS of the meta-gradient, see
-        :mod:`skforml._weighting`). A row whose gradient keeps its sign
+        :mod:`skforml.weighting._base`). A row whose gradient keeps its sign
         for ``T`` epochs has its weight multiplied by up to about
         ``exp(T * meta_lr * 3)``. 0 gives plain (uniformly weighted)
         training. The default was chosen on noisy digits, Adult (sex) and
@@ -104,7 +104,7 @@ class FORMLClassifier(BaseReweightingClassifier):
             probability of the row's label for the TPR, FPR and error rates
             (minus the group's cross-entropy), the probability of the
             positive class for selection rates. See
-            :class:`~skforml._losses.ConstrainedObjective`.
+            :class:`~skforml.fairness._objectives.ConstrainedObjective`.
         ``"constrained_soft_rate"``
             The same on the soft rates themselves for every constraint (a
             soft rate saturates on rows the network gets confidently wrong,
@@ -193,7 +193,7 @@ class FORMLClassifier(BaseReweightingClassifier):
         applies, else ``"jvp"``; on a small CNN the convolutional closed form
         ran 2.3x a plain epoch, ``"jvp"`` 2.8 to 3.6x. Train-mode BatchNorm
         falls back to ``"unrolled"`` with a warning. An
-        :class:`~skforml._meta_step.Engine` subclass of your own, or the
+        :class:`~skforml.engines._engines.Engine` subclass of your own, or the
         name it registered, adds an engine.
     reverse_lookahead : bool, default=False
         Ablation (paper appendix, Tables 6-7): the lookahead climbs the
@@ -208,11 +208,11 @@ class FORMLClassifier(BaseReweightingClassifier):
         normalised over the batch; ``"inverse_square_l1"``: ``1 / (1 + w**2)``
         normalised over the batch, so a parameter that grows large sends its
         weight to zero (our reading: the paper gives no formula). See
-        :mod:`skforml._weighting`.
+        :mod:`skforml.weighting._base`.
     lookahead_steps : int, default=1
         Ablation: SGD steps of the lookahead (Algorithm 1 takes one). More
         than one differentiates through all steps by autograd (see
-        :mod:`skforml._multistep`), so ``meta_gradient`` must then be
+        :mod:`skforml.engines._multistep`), so ``meta_gradient`` must then be
         ``"auto"`` or ``"unrolled"``; every step has the rate
         ``lookahead_lr``.
     validation_size : float or int, default=0.2

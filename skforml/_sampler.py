@@ -18,8 +18,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _get_feature_names, _num_features, _num_samples
 
 from ._classifier import FORMLClassifier
-from ._groups import encode_sensitive_features, stratum_ids
-from ._validation import check_same_length
+from .checks._arguments import check_same_length
+from .checks._groups import encode_sensitive_features, stratum_ids
 
 __all__ = ["FORMLSampler"]
 

@@ -33,14 +33,14 @@ from fairlearn.reductions import ExponentiatedGradient, TruePositiveRateParity
 from sklearn.model_selection import train_test_split
 
 from ._baselines import ReweightedClassifier
-from ._callbacks import ToleranceResolutionWarning
 from ._classifier import FORMLClassifier
-from ._compare import _splits
-from ._fairgrad import FairGradClassifier
-from ._fairlearn_compat import ThresholdOptimizer
-from ._fairret import FairretClassifier
-from ._frontier import sweep
 from .datasets import load_adult
+from .experiments._compare import _splits
+from .experiments._fairlearn_compat import ThresholdOptimizer
+from .experiments._frontier import sweep
+from .peers._fairgrad import FairGradClassifier
+from .peers._fairret import FairretClassifier
+from .training._callbacks import ToleranceResolutionWarning
 
 __all__ = ["frontier_methods", "main"]
 

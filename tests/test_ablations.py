@@ -13,13 +13,13 @@ from torch import nn
 from torch.func import functional_call
 
 from skforml import FORMLClassifier
-from skforml._meta_step import (
+from skforml.engines._engines import (
     UnrolledEngine,
     closed_form_weight_gradient,
     lookahead_rate,
 )
-from skforml._multistep import MultiStep, MultiStepEngine
-from skforml._weighting import WEIGHT_MAPS, FORMLWeights, TrainingRows
+from skforml.engines._multistep import MultiStep, MultiStepEngine
+from skforml.weighting._base import WEIGHT_MAPS, FORMLWeights, TrainingRows
 
 MAPS = sorted(WEIGHT_MAPS)
 

@@ -7,10 +7,10 @@ import torch
 from sklearn.model_selection import GridSearchCV
 
 from skforml import ReweightedClassifier
-from skforml._baseline_weights import LabelBiasWeighting, LearningToReweight
 from skforml._baselines import WEIGHTINGS
-from skforml._weighting import TrainingRows
 from skforml.datasets import make_biased_classification
+from skforml.weighting._base import TrainingRows
+from skforml.weighting._baselines import LabelBiasWeighting, LearningToReweight
 
 
 def start(weighting, y, groups, sample_weight=None):

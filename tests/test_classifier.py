@@ -17,9 +17,9 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from skforml import FORMLClassifier, WeightCollapseWarning
-from skforml._constraints import build_cell_spec
-from skforml._split import balanced_validation_split
 from skforml.datasets import make_biased_classification
+from skforml.fairness._constraints import build_cell_spec
+from skforml.training._split import balanced_validation_split
 
 # Settings of a fit that takes well under a second on one core (as the
 # session-scoped ``fitted_forml`` of conftest.py).

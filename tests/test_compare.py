@@ -20,9 +20,9 @@ from skforml import (
     default_estimators,
     plot_comparison,
 )
-from skforml._compare import COLUMNS
-from skforml._fairlearn_compat import ThresholdOptimizer
 from skforml.datasets import make_biased_classification
+from skforml.experiments._compare import COLUMNS
+from skforml.experiments._fairlearn_compat import ThresholdOptimizer
 
 TINY_SUITE = {
     "forml_epochs": 2,

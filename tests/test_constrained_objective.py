@@ -18,22 +18,22 @@ from torch import nn
 from torch.func import functional_call
 
 from skforml import FORMLClassifier, ToleranceResolutionWarning
-from skforml._constraints import make_constraint
-from skforml._losses import (
+from skforml.datasets import make_biased_classification
+from skforml.engines._engines import (
+    ENGINES,
+    closed_form_weight_gradient,
+    per_row_loss,
+    run_engine,
+)
+from skforml.engines._multistep import MultiStep
+from skforml.fairness._constraints import make_constraint
+from skforml.fairness._objectives import (
     MAX_MULTIPLIER,
     MIN_MULTIPLIER,
     ConstrainedObjective,
     cell_rates,
     hard_rate_gaps,
 )
-from skforml._meta_step import (
-    ENGINES,
-    closed_form_weight_gradient,
-    per_row_loss,
-    run_engine,
-)
-from skforml._multistep import MultiStep
-from skforml.datasets import make_biased_classification
 
 CONSTRAINTS = [
     "true_positive_rate_parity",

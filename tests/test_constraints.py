@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from skforml._constraints import (
+from skforml.fairness._constraints import (
     CellSpec,
     Constraint,
     build_cell_spec,
@@ -294,6 +294,6 @@ def test_a_new_constraint_is_one_subclass():
         spec = cell_spec("test_only_negatives", n_groups=2, n_classes=2)
         np.testing.assert_array_equal(spec.cell_of_stratum, [0, -1, 1, -1])
     finally:
-        from skforml import _constraints
+        from skforml.fairness import _constraints
 
         del _constraints._REGISTRY["test_only_negatives"]

@@ -4,7 +4,7 @@ import torch
 from torch.utils.data import Dataset, TensorDataset
 
 from skforml import FORMLClassifier
-from skforml._data import BatchIterator, DatasetRows, RowDataset, batch_loader
+from skforml.training._data import BatchIterator, DatasetRows, RowDataset, batch_loader
 
 
 def _dataset(n_rows=23, n_features=3):

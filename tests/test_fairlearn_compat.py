@@ -6,7 +6,7 @@ from packaging.version import Version
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression, RidgeClassifier
 
-from skforml._fairlearn_compat import Float64Scores, ThresholdOptimizer
+from skforml.experiments._fairlearn_compat import Float64Scores, ThresholdOptimizer
 
 PANDAS_3 = Version(pd.__version__) >= Version("3")
 

@@ -25,9 +25,9 @@ from skforml import (
     pareto_front,
     sweep,
 )
-from skforml._fairlearn_compat import ThresholdOptimizer
-from skforml._frontier import COLUMNS, _set_knob
 from skforml.datasets import make_biased_classification
+from skforml.experiments._fairlearn_compat import ThresholdOptimizer
+from skforml.experiments._frontier import COLUMNS, _set_knob
 
 NET = {"max_epochs": 2, "hidden_layer_sizes": (8,), "batch_size": 64}
 

@@ -17,7 +17,7 @@ from skorch.exceptions import DeviceWarning
 from torch.utils.data import TensorDataset
 
 from skforml import FORMLClassifier, ReweightedClassifier, SmallCNN
-from skforml._net import tensors_to
+from skforml.training._net import tensors_to
 
 TINY = {"max_epochs": 3, "batch_size": 32, "hidden_layer_sizes": (8,)}
 

@@ -6,8 +6,12 @@ import pytest
 from sklearn.base import BaseEstimator
 
 from skforml import FORMLSampler, weight_summary
-from skforml._groups import encode_sensitive_features, sensitive_frame, stratum_ids
-from skforml._validation import encode_groups
+from skforml.checks._arguments import encode_groups
+from skforml.checks._groups import (
+    encode_sensitive_features,
+    sensitive_frame,
+    stratum_ids,
+)
 from skforml.metrics import fairness_report
 
 VALUES = ["b", "a", "b", "c", "a"]

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from skforml._constraints import build_cell_spec
-from skforml._losses import (
+from skforml.fairness._constraints import build_cell_spec
+from skforml.fairness._objectives import (
     cross_entropy,
     make_meta_loss,
     max_loss_discrepancy,

@@ -8,15 +8,15 @@ from torch import nn
 from torch.func import functional_call
 
 from skforml import FORMLClassifier
-from skforml._constraints import build_cell_spec
-from skforml._losses import make_meta_loss
-from skforml._meta_step import (
+from skforml.engines._engines import (
     ENGINES,
     choose_engine,
     closed_form_weight_gradient,
     per_row_loss,
     run_engine,
 )
+from skforml.fairness._constraints import build_cell_spec
+from skforml.fairness._objectives import make_meta_loss
 
 LOOKAHEAD_LR = 0.5
 
@@ -302,8 +302,8 @@ def dp_objective(module, w, X, y, validation, worst_group_lift):
 def test_demographic_parity_gradient_matches_finite_differences(engine):
     # The lift's stop-gradient has no finite-difference counterpart: lift=0.
     lift = 0.0
-    from skforml._constraints import make_constraint
-    from skforml._losses import MetaObjective
+    from skforml.fairness._constraints import make_constraint
+    from skforml.fairness._objectives import MetaObjective
 
     module = make_mlp(1, seed=3, n_classes=2)
     gen = torch.Generator().manual_seed(4)

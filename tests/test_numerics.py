@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from skforml import FORMLClassifier, WeightCollapseWarning
-from skforml._callbacks import COLLAPSE_FRACTION
-from skforml._weighting import LOGIT_BOUND
 from skforml.datasets import make_biased_classification
+from skforml.training._callbacks import COLLAPSE_FRACTION
+from skforml.weighting._base import LOGIT_BOUND
 
 SMALL = {"batch_size": 32, "hidden_layer_sizes": (8,), "random_state": 0}
 

@@ -25,10 +25,10 @@ from skforml import (
     ReweightedClassifier,
     TrainingRows,
 )
-from skforml._fairgrad import MEASURES, FairGradLoss
-from skforml._fairret import STATISTICS, FairretLoss
-from skforml._peers import PEER_CONSTRAINTS, PeerNet
 from skforml.metrics import fairness_report
+from skforml.peers._base import PEER_CONSTRAINTS, PeerNet
+from skforml.peers._fairgrad import MEASURES, FairGradLoss
+from skforml.peers._fairret import STATISTICS, FairretLoss
 
 fairret_loss = pytest.importorskip("fairret.loss")
 fairret_statistic = pytest.importorskip("fairret.statistic")

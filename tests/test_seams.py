@@ -15,9 +15,9 @@ from skforml import (
     TruePositiveRateParity,
     Weighting,
 )
-from skforml._constraints import rate_spread
-from skforml._meta_step import ENGINES, UnrolledEngine
 from skforml.datasets import make_biased_classification
+from skforml.engines._engines import ENGINES, UnrolledEngine
+from skforml.fairness._constraints import rate_spread
 
 TINY = {
     "max_epochs": 3,

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from skforml._constraints import build_cell_spec
-from skforml._split import (
+from skforml.fairness._constraints import build_cell_spec
+from skforml.training._split import (
     MAX_VALIDATION_SHARE,
     ValidationBatches,
     balanced_validation_split,

@@ -9,15 +9,15 @@ import torch
 from torch import nn
 
 from skforml import FeatureScaleWarning, FORMLClassifier, IndexMismatchWarning
-from skforml._input_warnings import (
-    SCALE_LIMIT,
-    check_feature_scale,
-    check_index_alignment,
-)
-from skforml._validation import (
+from skforml.checks._arguments import (
     check_fit_data,
     check_predict_data,
     check_sample_weight_nonnegative,
+)
+from skforml.checks._warnings import (
+    SCALE_LIMIT,
+    check_feature_scale,
+    check_index_alignment,
 )
 from skforml.datasets import load_digits_noisy, make_biased_classification
 
@@ -195,7 +195,7 @@ def test_scale_warning_on_images_names_the_pixel_and_another_fix():
 
 
 def test_scale_check_reads_a_sample_of_a_huge_X(monkeypatch):
-    import skforml._input_warnings as input_warnings
+    import skforml.checks._warnings as input_warnings
 
     monkeypatch.setattr(input_warnings, "_SCALE_CHECK_VALUES", 1000)
     X = np.zeros((10_000, 10), dtype=np.float32)

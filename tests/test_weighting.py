@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from skforml._weighting import (
+from skforml.weighting._base import (
     MAX_STEP,
     FORMLWeights,
     TrainingRows,

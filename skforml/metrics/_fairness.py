@@ -16,8 +16,8 @@ from sklearn.utils import Bunch
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_consistent_length
 
-from .._groups import sensitive_frame
-from .._input_warnings import warn_if_indexes_differ
+from ..checks._groups import sensitive_frame
+from ..checks._warnings import warn_if_indexes_differ
 
 __all__ = ["fairness_report"]
 

@@ -22,16 +22,16 @@ from skorch.dataset import get_len
 from skorch.utils import to_tensor
 from torch import nn
 
+from ..engines._engines import at_least_float32, run_engine
+from ..fairness._constraints import Constraint
+from ..fairness._objectives import Objective
+from ..weighting._base import Weighting
 from ._callbacks import (
     EpochSelector,
     FairnessScoring,
     ToleranceController,
     WeightMonitor,
 )
-from ._constraints import Constraint
-from ._losses import Objective
-from ._meta_step import at_least_float32, run_engine
-from ._weighting import Weighting
 
 
 class FORMLNet(NeuralNetClassifier):
@@ -41,9 +41,9 @@ class FORMLNet(NeuralNetClassifier):
     batch's rows among the training rows. The classifier sets before ``fit``:
 
     ``weighting_``
-        A :class:`~skforml._weighting.Weighting`: the weights of every batch.
+        A :class:`~skforml.weighting._base.Weighting`: the weights of every batch.
     ``engine_``
-        Meta step engine name (see :mod:`skforml._meta_step`), or None when
+        Meta step engine name (see :mod:`skforml.engines._engines`), or None when
         the weighting does not learn from the meta step.
     ``lookahead_lr_``
         ``eta_c``: a number or a rule of the batch's gradients.

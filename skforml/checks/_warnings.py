@@ -82,7 +82,7 @@ class IndexMismatchWarning(UserWarning):
     """
 
 
-_OWN_CODE = (str(Path(__file__).parent), str(Path(sklearn.__file__).parent))
+_OWN_CODE = (str(Path(__file__).parents[1]), str(Path(sklearn.__file__).parent))
 
 
 def _warn(message, category):

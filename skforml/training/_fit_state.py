@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from sklearn.preprocessing import LabelEncoder
 
+from ..checks._groups import stratum_ids
 from ._data import take_rows
-from ._groups import stratum_ids
 
 
 @dataclass

@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import StrOptions
 
-from ._base import BaseReweightingClassifier
-from ._baseline_weights import UniformWeights
-from ._net import FORMLNet
-from ._weighting import TrainingRows
+from .._base import BaseReweightingClassifier
+from ..training._net import FORMLNet
+from ..weighting._base import TrainingRows
+from ..weighting._baselines import UniformWeights
 
 # The constraints a peer offers (each maps it to its library's measure).
 PEER_CONSTRAINTS = (

@@ -41,8 +41,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, jvp
 
-from ._losses import as_objective
-from ._module import MLP, SmallCNN
+from .._module import MLP, SmallCNN
+from ..fairness._objectives import as_objective
 
 # Length of the "auto" lookahead in optimizer steps, chosen on noisy digits,
 # Adult and the biased synthetic data (the user guide's lookahead sweep): one
@@ -239,7 +239,7 @@ class Engine:
     An engine of your own, here the reference one under another name:
 
     >>> from skforml import FORMLClassifier
-    >>> from skforml._meta_step import ENGINES, UnrolledEngine
+    >>> from skforml.engines._engines import ENGINES, UnrolledEngine
     >>> class MyEngine(UnrolledEngine):
     ...     name = "my_engine"
     >>> ENGINES["my_engine"] is MyEngine
@@ -601,7 +601,7 @@ def run_engine(engine, *args):
 
     A linear network that calls a layer more or less than once per forward
     goes through the jvp engine instead. A factory is called with the
-    arguments (e.g. :class:`~skforml._multistep.MultiStep`).
+    arguments (e.g. :class:`~skforml.engines._multistep.MultiStep`).
     """
     if isinstance(engine, str):
         engine = ENGINES[engine]

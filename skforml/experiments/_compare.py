@@ -27,12 +27,12 @@ from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_consistent_length
 from threadpoolctl import threadpool_limits
 
-from ._baselines import ReweightedClassifier
-from ._classifier import FORMLClassifier
+from .._baselines import ReweightedClassifier
+from .._classifier import FORMLClassifier
+from ..checks._arguments import encode_groups
+from ..metrics import fairness_report
 from ._fairlearn_compat import ThresholdOptimizer, fit_predict, seeded_clone
 from ._plotting import plot_comparison
-from ._validation import encode_groups
-from .metrics import fairness_report
 
 __all__ = ["ComparisonResult", "compare", "default_estimators", "plot_comparison"]
 
@@ -281,7 +281,7 @@ def compare(
     ``sensitive_features`` parameter likewise; other estimators never see
     them. Randomised predictors get ``random_state=seed`` in ``predict``.
     A fairlearn ``ThresholdOptimizer`` is run as
-    :class:`skforml._fairlearn_compat.ThresholdOptimizer`, which works
+    :class:`skforml.experiments._fairlearn_compat.ThresholdOptimizer`, which works
     around a pandas 3 failure of fairlearn 0.15 on float32 scores.
 
     A run that raises records NaN and emits a warning naming the method,

@@ -21,7 +21,7 @@ from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.utils.validation import check_consistent_length
 
-from ._callbacks import ToleranceResolutionWarning
+from ..training._callbacks import ToleranceResolutionWarning
 from ._compare import METRICS, _collect, _fit_score, _mean_std, _splits
 from ._fairlearn_compat import seeded_clone
 from ._frontier_plot import DISPARITY_NAMES

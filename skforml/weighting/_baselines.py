@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._weighting import LOGIT_BOUND, Weighting
+from ._base import LOGIT_BOUND, Weighting
 
 BASELINES = {}
 

@@ -24,11 +24,11 @@ from sklearn.utils.validation import (
 )
 
 from ._groups import encode_sensitive_features
-from ._input_warnings import FeatureScaleWarning as FeatureScaleWarning
-from ._input_warnings import IndexMismatchWarning as IndexMismatchWarning
-from ._input_warnings import check_feature_scale
-from ._input_warnings import check_index_alignment as check_index_alignment
-from ._input_warnings import warn_if_indexes_differ as warn_if_indexes_differ
+from ._warnings import FeatureScaleWarning as FeatureScaleWarning
+from ._warnings import IndexMismatchWarning as IndexMismatchWarning
+from ._warnings import check_feature_scale
+from ._warnings import check_index_alignment as check_index_alignment
+from ._warnings import warn_if_indexes_differ as warn_if_indexes_differ
 
 # The name the estimators imported before ``_groups`` existed.
 encode_groups = encode_sensitive_features

@@ -22,8 +22,8 @@ import warnings
 import numpy as np
 from skorch.callbacks import Callback
 
-from ._groups import stratum_ids
-from ._losses import hard_rate_gaps
+from ..checks._groups import stratum_ids
+from ..fairness._objectives import hard_rate_gaps
 
 # Below this effective share of rows the weights have collapsed onto a few
 # rows: the model then learns from too little data.
@@ -173,7 +173,7 @@ class ToleranceController(Callback):
     multipliers, one per bucket of rates (for equalized odds, the FPR and
     the TPR): each grows while its monitored gap (``valid_gaps``) exceeds
     ``tolerance`` and falls toward 0 once it is met (see
-    :meth:`~skforml._losses.ConstrainedObjective.update_multipliers`),
+    :meth:`~skforml.fairness._objectives.ConstrainedObjective.update_multipliers`),
     logged as ``multipliers``. With the paper's meta-losses, which hold no
     accuracy term, it can only scale the weight steps: the strength (a
     multiplier of ``meta_lr``) grows while the validation disparity exceeds

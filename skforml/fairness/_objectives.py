@@ -1,6 +1,6 @@
 """The meta-losses FORML minimises on validation rows.
 
-A constraint (:mod:`skforml._constraints`) maps every validation row to a
+A constraint (:mod:`skforml.fairness._constraints`) maps every validation row to a
 *cell* (``-1`` when it ignores the row) and gives each row a differentiable
 value (its loss, or for demographic parity one minus its predicted positive
 probability). A meta-loss reduces those values to one scalar: the
@@ -13,7 +13,7 @@ the validation loss, rows weighted to the training distribution, plus
 signed deviations of each cell's soft rate from its bucket's pooled rate
 (fairlearn's ``UtilityParity`` moments, on predicted probabilities). The
 multipliers ``lambda_b`` live on the device and move once per epoch
-(:class:`~skforml._callbacks.ToleranceController`).
+(:class:`~skforml.training._callbacks.ToleranceController`).
 """
 
 import numpy as np

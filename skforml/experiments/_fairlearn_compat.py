@@ -59,7 +59,7 @@ class Float64Scores(BaseEstimator):
     --------
     >>> import numpy as np
     >>> from sklearn.dummy import DummyClassifier
-    >>> from skforml._fairlearn_compat import Float64Scores
+    >>> from skforml.experiments._fairlearn_compat import Float64Scores
     >>> clf = DummyClassifier().fit(np.zeros((4, 1)), [0, 1, 1, 1])
     >>> Float64Scores(clf).predict_proba(np.zeros((1, 1))).dtype
     dtype('float64')
@@ -99,14 +99,14 @@ class ThresholdOptimizer(_FairlearnThresholdOptimizer):
     the post-processor reads the base estimator's scores through
     :class:`Float64Scores`. fairlearn 0.15 fails in ``predict`` under
     pandas 3 when the scores are float32 and a group's thresholds are
-    interpolated; see :mod:`skforml._fairlearn_compat`. ``estimator_`` is
+    interpolated; see :mod:`skforml.experiments._fairlearn_compat`. ``estimator_`` is
     still the fitted base estimator itself.
 
     Examples
     --------
     >>> import numpy as np
     >>> from sklearn.linear_model import LogisticRegression
-    >>> from skforml._fairlearn_compat import ThresholdOptimizer
+    >>> from skforml.experiments._fairlearn_compat import ThresholdOptimizer
     >>> rng = np.random.RandomState(0)
     >>> X, group = rng.randn(200, 2), np.repeat(["a", "b"], 100)
     >>> y = (X[:, 0] + (group == "a") > 0.5).astype(int)

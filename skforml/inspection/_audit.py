@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
-from ._groups import encode_sensitive_features, sensitive_frame, stratum_ids
-from ._input_warnings import warn_if_indexes_differ
+from ..checks._groups import encode_sensitive_features, sensitive_frame, stratum_ids
+from ..checks._warnings import warn_if_indexes_differ
 
 __all__ = ["plot_sample_weights", "rank_downweighted", "weight_summary"]
 

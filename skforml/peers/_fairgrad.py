@@ -8,7 +8,7 @@ import torch
 from sklearn.utils._param_validation import Interval
 from torch import nn
 
-from ._peers import BasePeerClassifier, PeerLoss, _document, import_peer
+from ._base import BasePeerClassifier, PeerLoss, _document, import_peer
 
 __all__ = ["FairGradClassifier"]
 

@@ -1,0 +1,1 @@
+"""Checks of the arguments of ``fit`` and ``predict``, and of the groups."""

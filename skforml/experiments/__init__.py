@@ -1,0 +1,1 @@
+"""Experiment tooling: comparisons, fairness-accuracy sweeps and their plots."""

@@ -1,0 +1,1 @@
+"""Inspecting what FORML learned: the audit of the weights."""

@@ -1,0 +1,1 @@
+"""The PyTorch fairness libraries on FORML's network: fairret and FairGrad."""

@@ -1,0 +1,1 @@
+"""The training loop: the skorch net, its callbacks, batches and the split."""
