@@ -59,7 +59,7 @@ from .training._split import (
     resolve_min_group_samples,
     split_monitor_rows,
 )
-from .weighting._base import TrainingRows, WeightedLossAverage
+from .weighting._base import WeightedLossAverage
 
 
 def _tensor_view(array):
@@ -308,17 +308,7 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
         device = net.device
         train = validation.train_index
         weighting = self._make_weighting()
-        weighting.start(
-            TrainingRows(
-                data.y[train],
-                data.groups[train],
-                data.n_classes,
-                len(data.group_names),
-                None if data.sample_weight is None else data.sample_weight[train],
-                np.random.RandomState(seed),
-            ),
-            device,
-        )
+        weighting.start(data.training_rows(train, seed), device)
         net.weighting_ = weighting
         net.loss_average_ = WeightedLossAverage(
             len(train), getattr(self, "loss_ema_decay", 0.9), device

@@ -17,13 +17,11 @@ extra when one is missing.
 import importlib
 from abc import ABC, abstractmethod
 
-import numpy as np
 import torch
 from sklearn.utils._param_validation import StrOptions
 
 from .._base import BaseReweightingClassifier
 from ..training._net import FORMLNet
-from ..weighting._base import TrainingRows
 from ..weighting._baselines import UniformWeights
 
 # The constraints a peer offers (each maps it to its library's measure).
@@ -201,17 +199,7 @@ class BasePeerClassifier(BaseReweightingClassifier):
         super()._configure_net(net, data, validation, constraint, seed)
         train = validation.train_index
         peer_loss = self._make_peer_loss()
-        peer_loss.start(
-            TrainingRows(
-                data.y[train],
-                data.groups[train],
-                data.n_classes,
-                len(data.group_names),
-                None if data.sample_weight is None else data.sample_weight[train],
-                np.random.RandomState(seed),
-            ),
-            net.device,
-        )
+        peer_loss.start(data.training_rows(train, seed), net.device)
         net.peer_loss_ = peer_loss
 
     def fit(self, X, y, *, sensitive_features=None, sample_weight=None):

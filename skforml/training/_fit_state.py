@@ -11,6 +11,7 @@ import torch
 from sklearn.preprocessing import LabelEncoder
 
 from ..checks._groups import stratum_ids
+from ..weighting._base import TrainingRows
 from ._data import take_rows
 
 
@@ -51,6 +52,17 @@ class FitData:
     @property
     def n_strata(self):
         return len(self.group_names) * self.n_classes
+
+    def training_rows(self, index, seed):
+        """The :class:`~skforml.TrainingRows` of the rows ``index``."""
+        return TrainingRows(
+            self.y[index],
+            self.groups[index],
+            self.n_classes,
+            len(self.group_names),
+            None if self.sample_weight is None else self.sample_weight[index],
+            np.random.RandomState(seed),
+        )
 
 
 @dataclass
