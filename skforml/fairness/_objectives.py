@@ -294,10 +294,11 @@ class ConstrainedObjective(Objective):
             (self.n_buckets,), float(multiplier), device=device
         )
 
-    def penalties(self, proba, y, strata):
+    def penalties(self, proba, y, strata, weights=None):
         """``P_b`` (with the lift) of every bucket, from class probabilities."""
         cells = self.cell_of_stratum[strata]
-        weights = self.stratum_weight[strata]
+        if weights is None:
+            weights = self.stratum_weight[strata]
         values = self.constraint.rate_values(proba, y)
         if self.surrogate == "log_rate":
             # float32 probabilities of 1e-30 and below are hopeless rows anyway.
@@ -315,7 +316,7 @@ class ConstrainedObjective(Objective):
         losses = self.row_loss(logits, y)
         loss = (weights * losses).sum() / weights.sum().clamp(min=1e-12)
         proba = torch.softmax(logits, dim=1)
-        penalties = self.penalties(proba, y, strata)
+        penalties = self.penalties(proba, y, strata, weights)
         return loss + self.multipliers.to(penalties.dtype) @ penalties
 
     def update_multipliers(self, gaps, tolerance):
