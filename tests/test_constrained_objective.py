@@ -340,10 +340,12 @@ def test_without_a_tolerance_the_multipliers_stay():
 
 def test_the_tolerance_is_resolved_or_a_warning_says_how_many_rows():
     X, y, s = _biased(600)
-    with pytest.warns(ToleranceResolutionWarning, match=r"\d+x as many monitored"):
+    with pytest.warns(ToleranceResolutionWarning, match=r"\d+x as many monitored") as w:
         FORMLClassifier(tolerance=0.02, max_epochs=2, random_state=0).fit(
             X, y, sensitive_features=s
         )
+    assert w[0].filename == __file__  # it points at the caller's fit
+    assert w[0].message.standard_error > 0.01 and w[0].message.rows_factor > 1
     import warnings
 
     with warnings.catch_warnings():
@@ -439,3 +441,18 @@ def test_the_selected_epoch_meets_the_tolerance_whenever_an_epoch_does(tolerance
         assert clf.history_[clf.best_epoch_ - 1, "valid_acc"] == best
     else:
         assert selected == candidates.min()
+
+
+def test_one_prediction_for_everyone_is_not_a_resolved_gap():
+    # Every row predicted negative: no TPR gap, but 20 rows per group cannot
+    # vouch for it (Agresti-Caffo: one hit and one miss added per group).
+    y_true = np.tile([1, 0], 40)
+    groups = np.repeat([0, 1], 40)
+    spec = moment_spec("true_positive_rate_parity")
+    gaps, errors = hard_rate_gaps(
+        make_constraint("true_positive_rate_parity"), spec, y_true,
+        np.zeros(80, dtype=int), spec.cells(groups * 2 + y_true), np.ones(80), 2,
+    )  # fmt: skip
+    assert gaps.tolist() == [0.0]
+    p = 1 / 22  # (0 hits + 1) / (20 rows + 2)
+    assert errors[0] == pytest.approx(np.sqrt(2 * p * (1 - p) / 22))

@@ -22,6 +22,7 @@ from skforml import (
     FORMLClassifier,
     FrontierResult,
     ReweightedClassifier,
+    ToleranceResolutionWarning,
     pareto_front,
     sweep,
 )
@@ -385,3 +386,23 @@ def test_dask_cluster_gives_the_same_table(data, sequential):
         parallel_config(backend="dask"),
     ):
         assert_same_tables(sequential, small_sweep(data, n_jobs=2))
+
+
+def test_unresolved_tolerances_are_summarised_once_per_method(data, capsys):
+    X, y, groups = data
+    forml = FORMLClassifier(constraint="true_positive_rate_parity", **NET)
+    with pytest.warns(ToleranceResolutionWarning) as caught:
+        sweep(
+            {"FORML": (forml, {"tolerance": [0.01, 0.02, None]})},
+            X,
+            y,
+            sensitive_features=groups,
+            seeds=(0, 1),
+        )
+    summaries = [w for w in caught if w.category is ToleranceResolutionWarning]
+    # Four fits had a tolerance (two values, two seeds); none of 400 rows
+    # resolves 0.01: one warning says so for all of them.
+    assert len(summaries) == 1
+    assert str(summaries[0].message).startswith("FORML: in 4 fits")
+    err = capsys.readouterr().err
+    assert err.count("(tolerance below the noise)") == 4

@@ -339,9 +339,11 @@ def hard_rate_gaps(constraint, spec, y_true, y_pred, cells, row_weight, n_classe
     The rates are those of :func:`cell_rates` on one-hot predictions (the
     moments' hard counterparts), ``cells`` the rows' moment cells and
     ``row_weight`` their weights: for a bucket, ``max_c r_c - min_c r_c``
-    over its cells with rows. The standard error is that of a difference of
-    two proportions at the bucket's pooled rate, for the two extreme cells'
-    row counts.
+    over its cells with rows. The standard error is that of the difference of
+    the two extreme cells' rates, Agresti and Caffo's: each rate counted with
+    one hit and one miss added, so that it stays positive where every row
+    got the same prediction (a network that predicts one class for everyone
+    has a gap of 0 that its rows cannot vouch for).
 
     Returns
     -------
@@ -353,20 +355,19 @@ def hard_rate_gaps(constraint, spec, y_true, y_pred, cells, row_weight, n_classe
     values = constraint.rate_values(proba.double(), y_true)
     cells = torch.as_tensor(np.asarray(cells))
     weight = torch.as_tensor(np.asarray(row_weight), dtype=torch.float64)
-    rates, mass = cell_rates(values, cells, weight, spec.n_cells)
+    rates, _ = cell_rates(values, cells, weight, spec.n_cells)
     _, counts = cell_rates(values, cells, torch.ones_like(weight), spec.n_cells)
-    rates, mass, counts = rates.numpy(), mass.numpy(), counts.numpy()
+    rates, counts = rates.numpy(), counts.numpy()
     n_buckets = int(spec.bucket_of_cell.max()) + 1
     gaps, errors = np.zeros(n_buckets), np.zeros(n_buckets)
     for bucket in range(n_buckets):
         members = np.flatnonzero((spec.bucket_of_cell == bucket) & (counts > 0))
         if len(members) < 2:
             continue
-        high = members[np.argmax(rates[members])]
-        low = members[np.argmin(rates[members])]
-        pooled = (rates[members] * mass[members]).sum() / mass[members].sum()
-        pooled = min(max(pooled, 0.0), 1.0)  # rounding can step past 1
+        order = members[np.argsort(rates[members], kind="stable")]
+        low, high = order[0], order[-1]  # two cells, even when all rates tie
         gaps[bucket] = rates[high] - rates[low]
-        spread = pooled * (1 - pooled) * (1 / counts[high] + 1 / counts[low])
-        errors[bucket] = np.sqrt(spread)
+        n = counts[[high, low]] + 2
+        adjusted = (np.clip(rates[[high, low]], 0, 1) * counts[[high, low]] + 1) / n
+        errors[bucket] = np.sqrt(np.sum(adjusted * (1 - adjusted) / n))
     return gaps, errors
