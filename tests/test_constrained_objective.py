@@ -14,6 +14,7 @@ from fairlearn.metrics import (
     selection_rate,
     true_positive_rate,
 )
+from test_meta_step import LOOKAHEAD_LR, lookahead
 from torch import nn
 from torch.func import functional_call
 
@@ -42,7 +43,6 @@ CONSTRAINTS = [
     "demographic_parity",
     "error_rate_parity",
 ]
-LOOKAHEAD_LR = 0.5
 
 
 def moment_spec(constraint, n_groups=2, n_classes=2, groups_are_classes=False):
@@ -208,15 +208,7 @@ def make_problem(seed, n_train=10, n_val=24):
 def lookahead_objective(module, w, problem, constraint, multipliers, surrogate):
     """``L_f`` after the lookahead on softmax(w)-weighted losses, written out."""
     X, y, X_val, y_val, groups, stratum_weight, _ = problem
-    params = dict(module.named_parameters())
-    p = torch.softmax(w, dim=0)
-    losses = nn.functional.cross_entropy(
-        functional_call(module, params, (X,)), y, reduction="none"
-    )
-    grads = torch.autograd.grad(
-        (p * losses).sum(), list(params.values()), create_graph=True
-    )
-    ahead = {n: q - LOOKAHEAD_LR * g for (n, q), g in zip(params.items(), grads)}
+    ahead = lookahead(module, w, X, y)
     logits = functional_call(module, ahead, (X_val,))
     row_weight = stratum_weight[groups * 2 + y_val]
     return reference_objective(
