@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, jvp
 
+from .._distributed import SingleProcess, shard_sizes
 from .._module import MLP, SmallCNN
 from ..fairness._objectives import as_objective
 
@@ -234,6 +235,16 @@ class Engine:
     that it needs rows that do not interact within a batch (train-mode
     BatchNorm then falls back to ``"unrolled"``, with a warning).
 
+    In a data-parallel fit (``parallel``, see
+    :mod:`skforml._distributed`) the engine sees this rank's shard
+    of the training batch and of the validation batch (whose labels and
+    strata it holds whole): :meth:`lookahead_params` and
+    :meth:`validation_gradient` sum the gradients over the ranks and
+    :meth:`validation_loss` gathers the validation logits, so ``d`` of the
+    shard's rows is that of a one-process step on the global batch. Engines
+    that differentiate through the lookahead by autograd cannot split it
+    across ranks: they set ``data_parallel = False``.
+
     Examples
     --------
     An engine of your own, here the reference one under another name:
@@ -250,6 +261,7 @@ class Engine:
 
     name = None
     rows_independent = True
+    data_parallel = True
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -262,9 +274,19 @@ class Engine:
         return True
 
     def __init__(
-        self, module, X, y, lookahead_lr, validation, meta_loss, row_loss=None
+        self,
+        module,
+        X,
+        y,
+        lookahead_lr,
+        validation,
+        meta_loss,
+        row_loss=None,
+        *,
+        parallel=None,
     ):
         self.module = module
+        self.parallel = parallel or SingleProcess()
         self.lookahead_lr = lookahead_lr
         self.eta = None
         self.validation = validation
@@ -287,6 +309,10 @@ class Engine:
         X_val, y_val, keys_val = self.validation
         with eval_mode(self.module, self.plan.submodules, self.plan.mode_free):
             logits = functional_call(self.module, params, (X_val,))
+        parallel = self.parallel
+        if parallel.distributed:
+            sizes = shard_sizes(len(y_val), parallel.world_size)
+            logits = parallel.gather(logits, sizes)
         with full_precision(logits.device):
             return self.objective(at_least_float32(logits), y_val, keys_val)
 
@@ -294,9 +320,11 @@ class Engine:
         """``L_f(theta~)`` and its gradient, the validation pass at theta~."""
         meta_loss = self.validation_loss(lookahead)
         grads = torch.autograd.grad(meta_loss, list(lookahead.values()))
-        return meta_loss.detach(), grads
+        return meta_loss.detach(), self.parallel.sum(grads)
 
     def lookahead_params(self, gradients):
+        """``theta - eta_c g``, ``g`` the weighted gradient summed over the ranks."""
+        gradients = self.parallel.sum(gradients)
         self.eta = lookahead_rate(self.lookahead_lr, gradients)
         return {
             name: (p.detach() - self.eta * g).requires_grad_()
@@ -370,8 +398,8 @@ class LinearEngine(Engine):
     def supports(cls, module):
         return is_linear_network(module)
 
-    def __init__(self, *args):
-        super().__init__(*args)
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         layers = self.plan.linear_layers
         records = []
 
@@ -532,8 +560,8 @@ class JvpEngine(Engine):
 
     name = "jvp"
 
-    def __init__(self, *args):
-        super().__init__(*args)
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.device = self.X.device
         self.rng_before = _rng_state(self.device)
         self.logits = self.module(self.X)
@@ -568,9 +596,10 @@ class UnrolledEngine(Engine):
 
     name = "unrolled"
     rows_independent = False  # train-mode BatchNorm is differentiated exactly
+    data_parallel = False
 
-    def __init__(self, *args):
-        super().__init__(*args)
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.logits = self.module(self.X)
         self.losses = self.row_loss(self.logits, self.y)
 
@@ -596,7 +625,7 @@ class UnrolledEngine(Engine):
         (p_new * self.losses).sum().backward()
 
 
-def run_engine(engine, *args):
+def run_engine(engine, *args, parallel=None):
     """Start ``engine`` (a registered name, an Engine class or a factory) on a batch.
 
     A linear network that calls a layer more or less than once per forward
@@ -606,6 +635,6 @@ def run_engine(engine, *args):
     if isinstance(engine, str):
         engine = ENGINES[engine]
     try:
-        return engine(*args)
+        return engine(*args, parallel=parallel)
     except _NotPerRowLinear:
-        return JvpEngine(*args)
+        return JvpEngine(*args, parallel=parallel)

@@ -23,8 +23,10 @@ from ._engines import Engine, lookahead_rate
 class MultiStepEngine(Engine):
     """Autograd through ``steps`` lookahead SGD steps on the training batch."""
 
-    def __init__(self, *args, steps=2):
-        super().__init__(*args)
+    data_parallel = False
+
+    def __init__(self, *args, steps=2, **kwargs):
+        super().__init__(*args, **kwargs)
         self.steps = steps
         self.logits = self.module(self.X)
         self.losses = self.row_loss(self.logits, self.y)
@@ -69,8 +71,10 @@ class MultiStep:
     def __init__(self, steps):
         self.steps = steps
 
-    def __call__(self, *args):
-        return MultiStepEngine(*args, steps=self.steps)
+    data_parallel = False
+
+    def __call__(self, *args, **kwargs):
+        return MultiStepEngine(*args, steps=self.steps, **kwargs)
 
     def __eq__(self, other):
         return isinstance(other, MultiStep) and other.steps == self.steps

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
+from .._distributed import shard_bounds
+
 
 class RowDataset(Dataset):
     """Rows ``index`` of tensors ``X`` and ``y`` (``y`` None at prediction).
@@ -57,33 +59,76 @@ class BatchIterator:
         Seed of the shuffling generator (the order is reproducible).
     with_rows : bool, default=True
         Yield ``(X, y, rows)``; False yields ``(X, y)``.
+    rank, world_size : int, default=0, 1
+        In a data-parallel fit, a global batch holds ``batch_size *
+        world_size`` rows of one order shared by all ranks, and this
+        iterator yields ``rank``'s shard of each (see :func:`sharded_batches`).
 
     """
 
-    def __init__(self, dataset, batch_size, shuffle=False, seed=0, with_rows=True):
+    def __init__(
+        self,
+        dataset,
+        batch_size,
+        shuffle=False,
+        seed=0,
+        with_rows=True,
+        rank=0,
+        world_size=1,
+    ):
         self.dataset = dataset
         self.with_rows = with_rows
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.generator = torch.Generator().manual_seed(int(seed))
+        self.rank = rank
+        self.world_size = world_size
 
     def __len__(self):
-        return -(-len(self.dataset) // self.batch_size)
+        return n_global_batches(len(self.dataset), self.batch_size, self.world_size)
 
     def __iter__(self):
         n_rows = len(self.dataset)
-        if self.shuffle:
-            order = torch.randperm(n_rows, generator=self.generator)
-        else:
-            order = torch.arange(n_rows)
-        for start in range(0, n_rows, self.batch_size):
-            positions = order[start : start + self.batch_size]
+        order = row_order(n_rows, self.shuffle, self.generator)
+        batches = sharded_batches(order, self.batch_size, self.rank, self.world_size)
+        for start, positions in batches:
             if not self.shuffle and self.dataset.index is None:
                 # Contiguous slices are views: no copy at prediction time.
-                X, y = self.dataset.batch(slice(start, start + self.batch_size))
+                X, y = self.dataset.batch(slice(start, start + len(positions)))
             else:
                 X, y = self.dataset.batch(positions)
             yield (X, y, positions) if self.with_rows else (X, y)
+
+
+def row_order(n_rows, shuffle, generator):
+    """The order of one pass: a new ``randperm`` of ``generator``, or 0..n-1."""
+    if shuffle:
+        return torch.randperm(n_rows, generator=generator)
+    return torch.arange(n_rows)
+
+
+def n_global_batches(n_rows, batch_size, world_size=1):
+    """Steps of one pass over ``n_rows`` (see :func:`sharded_batches`)."""
+    n_batches = -(-n_rows // (batch_size * world_size))
+    tail = n_rows - (n_batches - 1) * batch_size * world_size
+    return n_batches - (world_size > 1 and 0 < tail < world_size)
+
+
+def sharded_batches(order, batch_size, rank=0, world_size=1):
+    """``(start, positions)`` of ``rank``'s shard of each global batch of ``order``.
+
+    Global batches take ``batch_size * world_size`` rows of ``order`` in
+    turn (the batches of one process with that batch size) and rank ``r``
+    takes the ``r``-th of their near-equal shards. A last global batch with
+    fewer rows than ranks would leave a rank without rows: it is skipped
+    (at most ``world_size - 1`` rows of a pass).
+    """
+    step = batch_size * world_size
+    for index in range(n_global_batches(len(order), batch_size, world_size)):
+        start = index * step
+        size = min(step, len(order) - start)
+        first, stop = shard_bounds(size, world_size, rank)
+        yield start + first, order[start + first : start + stop]
 
 
 # ------------------------------------------------------------ torch Datasets
@@ -153,6 +198,8 @@ def batch_loader(
     with_rows=True,
     num_workers=0,
     pin_memory=False,
+    rank=0,
+    world_size=1,
 ):
     """The batches of ``dataset``: skorch's ``iterator_train``/``iterator_valid``.
 
@@ -161,18 +208,23 @@ def batch_loader(
     (:class:`DatasetRows`) goes through a :class:`~torch.utils.data.DataLoader`
     with ``num_workers`` worker processes (kept alive across epochs) and, for
     a CUDA device, pinned memory, so that batches reach the device with
-    ``non_blocking`` copies. Shuffling is seeded by ``seed`` either way.
+    ``non_blocking`` copies. Shuffling is seeded by ``seed`` either way. In
+    a data-parallel fit each rank loads only its shard of every global batch
+    (``rank``, ``world_size``: see :func:`sharded_batches`).
     """
     if isinstance(dataset, RowDataset):
-        return BatchIterator(dataset, batch_size, shuffle, seed, with_rows)
+        return BatchIterator(
+            dataset, batch_size, shuffle, seed, with_rows, rank, world_size
+        )
     # The order is BatchIterator's (randperm of a generator seeded once), so
     # a Dataset trains like the array of its items; the workers' seeds come
     # from a second generator, not from torch's global one (dropout's).
     order = torch.Generator().manual_seed(int(seed))
     return DataLoader(
         dataset,
-        batch_size=batch_size,
-        sampler=_Permutations(len(dataset), order) if shuffle else None,
+        batch_sampler=_ShardedBatchSampler(
+            len(dataset), batch_size, shuffle, order, rank, world_size
+        ),
         generator=torch.Generator().manual_seed(int(seed) + 1),
         num_workers=num_workers,
         persistent_workers=num_workers > 0,
@@ -181,18 +233,30 @@ def batch_loader(
     )
 
 
-class _Permutations(Sampler):
-    """A new ``randperm`` of ``generator`` per pass, as :class:`BatchIterator`."""
+class _ShardedBatchSampler(Sampler):
+    """The item positions of a rank's shards, in :class:`BatchIterator`'s order.
 
-    def __init__(self, n_rows, generator):
+    Only the positions travel to the ``DataLoader``'s workers: each rank
+    reads only the items of its shards, one batch at a time.
+    """
+
+    def __init__(self, n_rows, batch_size, shuffle, generator, rank, world_size):
         self.n_rows = n_rows
+        self.batch_size = batch_size
+        self.shuffle = shuffle
         self.generator = generator
+        self.rank = rank
+        self.world_size = world_size
 
     def __len__(self):
-        return self.n_rows
+        return n_global_batches(self.n_rows, self.batch_size, self.world_size)
 
     def __iter__(self):
-        return iter(torch.randperm(self.n_rows, generator=self.generator).tolist())
+        order = row_order(self.n_rows, self.shuffle, self.generator)
+        for _, positions in sharded_batches(
+            order, self.batch_size, self.rank, self.world_size
+        ):
+            yield positions.tolist()
 
 
 def dataset_targets(dataset, num_workers=0):
