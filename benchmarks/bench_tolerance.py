@@ -40,7 +40,8 @@ def run(dataset, tolerance, seed, validation_size=None):
     y_pred = np.searchsorted(clf.classes_, clf.predict(X_te))
     test = constraint.disparity(y_true, y_pred, groups)
     # Candidates start after the warm-up (a quarter of the epochs).
-    candidates = clf.history_[:, "valid_disparity"][clf.net_.select_from_epoch_ - 1 :]
+    selector = dict(clf.net_.callbacks_)["epoch_selector"]
+    candidates = clf.history_[:, "valid_disparity"][selector.select_from_epoch - 1 :]
     reachable = min(candidates) <= tolerance
     return (
         dataset,

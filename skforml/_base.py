@@ -1,9 +1,9 @@
 """Shared machinery of the reweighting classifiers.
 
 ``fit`` reads as its steps: check the data (:class:`FitData`), carve the
-validation rows (:class:`ValidationRows`), build the skorch net, hand it the
-weighting, meta step and validation pass, train, and collect the fitted
-attributes.
+validation rows (:class:`ValidationRows`), build the skorch net from its
+parameters (the weighting, meta step and callbacks' settings), start it on
+the training rows, train, and collect the fitted attributes.
 """
 
 import contextlib
@@ -16,10 +16,8 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_random_state
-from skorch.helper import predefined_split
 from torch import nn
 
-from ._distributed import data_fingerprint, data_parallel
 from ._module import MLP
 from .checks._arguments import (
     check_device,
@@ -34,7 +32,6 @@ from .checks._arguments import (
 )
 from .checks._groups import encode_sensitive_features, stratum_ids
 from .checks._warnings import warn_if_sensitive_features_missing
-from .engines._engines import ENGINES
 from .fairness._constraints import make_constraint, measured_constraint
 from .training._callbacks import ToleranceResolutionWarning
 from .training._data import (
@@ -61,7 +58,6 @@ from .training._split import (
     resolve_min_group_samples,
     split_monitor_rows,
 )
-from .weighting._base import WeightedLossAverage
 
 
 def _tensor_view(array):
@@ -158,35 +154,17 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
         validation_set=None,
     ):
         """Fit the network on weighted rows (see the subclasses' ``fit``)."""
-        # Under torchrun (or in an initialised process group) every rank
-        # trains on its shard of each batch: see skforml._distributed.
-        parallel, device = data_parallel(check_device(self.device))
-        self._parallel = parallel
+        device = check_device(self.device)
         check_index_alignment(X, y, sensitive_features, sample_weight=sample_weight)
         continuing = self.warm_start and hasattr(self, "net_")
-        try:
-            data = self._check_fit_data(
-                X, y, sensitive_features, sample_weight, continuing
-            )
-        except Exception as error:
-            # The other ranks wait in agree(): they fail too, never hang.
-            parallel.fail("the data", error)
-            raise
-        parallel.agree("the data", data_fingerprint(data))
+        data = self._check_fit_data(X, y, sensitive_features, sample_weight, continuing)
         if continuing:
             self._check_continuation(data)
             self._torch_seed += 1
-            self.net_.parallel_ = parallel
             return self._train(data.X, data.y)
         self.classes_ = data.classes
         self.groups_ = data.group_names
-        random_state = self.random_state
-        if parallel.distributed and not isinstance(random_state, Integral):
-            # Ranks drawing their own split and seeds would train apart.
-            random_state = parallel.common(
-                check_random_state(random_state).randint(2**31 - 1)
-            )
-        rng = check_random_state(random_state)
+        rng = check_random_state(self.random_state)
         constraint = make_constraint(self._split_constraint())
         validation = self._validation_rows(data, constraint, validation_set, rng)
         seeds = rng.randint(2**31 - 1, size=4)
@@ -195,11 +173,9 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
         self._torch_seed = torch_seed
         with self._seeded_torch(device):
             net = self._build_net(device, data.n_classes, shuffle_seed)
+            net.set_params(**self._net_parts(data, validation, constraint))
             net.initialize()
-        parallel.broadcast_module(net.module_)
-        net.parallel_ = parallel
         self._configure_net(net, data, validation, constraint, weighting_seed)
-        self._check_engine_is_data_parallel(net)
         self.net_, self._validation = net, validation
         return self._train(data.X, data.y)
 
@@ -326,16 +302,9 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
             everything[:0],
         )  # fmt: skip
 
-    def _configure_net(self, net, data, validation, constraint, seed):
-        """Step 3: the weighting, meta step and validation pass of the net."""
-        device = net.device
+    def _net_parts(self, data, validation, constraint):
+        """Step 3: the net's parameters of weighting, meta step and callbacks."""
         train = validation.train_index
-        weighting = self._make_weighting()
-        weighting.start(data.training_rows(train, seed), device)
-        net.weighting_ = weighting
-        net.loss_average_ = WeightedLossAverage(
-            len(train), getattr(self, "loss_ema_decay", 0.9), device
-        )
         _, y_meta, groups_meta, _ = validation.part(monitor=False)
         strata_meta = stratum_ids(groups_meta, y_meta, data.n_classes)
         objective = self._make_meta_objective(
@@ -343,51 +312,52 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
                 constraint,
                 self._spec,
                 self._moment_spec,
+                # On the CPU: the net moves its objective to its device.
                 torch.as_tensor(
                     stratum_weights(data.strata[train], strata_meta, data.n_strata),
                     dtype=torch.float32,
-                    device=device,
                 ),
-                net._row_loss,
                 data.n_classes,
             )
         )
-        net.engine_ = self._make_engine(net.module_) if objective is not None else None
-        net.meta_objective_ = objective
-        net.lookahead_lr_ = self._lookahead_lr(net)
-        net.tolerance_ = self._tolerance()
-        net.select_epoch_ = self._selects_epoch()
-        # Selection skips the first quarter of training (see EpochSelector).
-        net.select_from_epoch_ = max(1, self.max_epochs // 4)
-        net.constraint_ = measured_constraint(constraint, data.groups_are_classes)
-        net.moments_ = (constraint, self._moment_spec)
+        tolerance = self._tolerance()
+        return {
+            "weighting": self._make_weighting(),
+            "meta_objective": objective,
+            "meta_gradient": self._meta_gradient(),
+            "lookahead_lr": self._lookahead_lr(),
+            "loss_ema_decay": getattr(self, "loss_ema_decay", 0.9),
+            "precision": self.precision,
+            "callbacks__valid_acc__constraint": measured_constraint(
+                constraint, data.groups_are_classes
+            ),
+            "callbacks__valid_acc__moments": (constraint, self._moment_spec),
+            "callbacks__tolerance_controller__tolerance": tolerance,
+            "callbacks__epoch_selector__enabled": self._selects_epoch(),
+            "callbacks__epoch_selector__tolerance": tolerance,
+            # Selection skips the first quarter of training (see EpochSelector).
+            "callbacks__epoch_selector__select_from_epoch": max(
+                1, self.max_epochs // 4
+            ),
+        }
+
+    def _configure_net(self, net, data, validation, constraint, seed):
+        """Step 3b: start the net's weighting on the training rows."""
+        batches = None
         if len(validation.y) and net.engine_ is not None:
-            net.validation_batches_ = ValidationBatches(
+            batches = ValidationBatches(
                 torch.as_tensor(validation.part(monitor=False)[3]),
-                # Per rank, as batch_size: each takes a shard of the batch.
-                (self.validation_batch_size or self.batch_size)
-                * self._parallel.world_size,
+                self.validation_batch_size or self.batch_size,
                 validation.min_group_samples,
                 torch.Generator().manual_seed(seed),
             )
+        net.set_training_rows(data.training_rows(validation.train_index, seed), batches)
 
-    def _make_engine(self, module):
-        return None
+    def _meta_gradient(self):
+        """The net's ``meta_gradient``: an engine name, class or factory."""
+        return "auto"
 
-    def _check_engine_is_data_parallel(self, net):
-        engine = ENGINES.get(net.engine_, net.engine_)
-        if self._parallel.distributed and not getattr(engine, "data_parallel", True):
-            name = getattr(engine, "name", None) or type(engine).__name__
-            raise ValueError(
-                f"The meta step's engine {name!r} differentiates through the "
-                "lookahead by autograd, which cannot be split across the "
-                f"{self._parallel.world_size} processes of this fit: use "
-                "meta_gradient='auto' with lookahead_steps=1 (a module with "
-                "BatchNorm layers in train mode needs the autograd engine, so "
-                "put them in eval mode or fit on one process)."
-            )
-
-    def _lookahead_lr(self, net):
+    def _lookahead_lr(self):
         return self.lr
 
     def _train(self, X, y_encoded):
@@ -398,25 +368,18 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
         loaded batch by batch.
         """
         net, validation = self.net_, self._validation
-        net.autocast_dtype_ = {"float32": None, "bfloat16": torch.bfloat16}[
-            self.precision
-        ]
-        has_validation = len(validation.y) > 0
-        if has_validation:
+        # A warm start runs in the current precision.
+        net.set_params(precision=self.precision)
+        if len(validation.y) > 0:
             # The meta step's rows carry their strata: the objective maps
             # them to its cells and to their distribution weights.
             X_meta, y_meta, groups_meta, _ = validation.part(monitor=False)
             strata_meta = stratum_ids(groups_meta, y_meta, len(self.classes_))
-            net.validation_ = tuple(
-                torch.as_tensor(part).to(net.device)
-                for part in (X_meta, y_meta, strata_meta)
-            )
             X_val, y_val, groups_val, _ = validation.part(monitor=True)
-            net.train_split = predefined_split(
-                RowDataset(torch.as_tensor(X_val), torch.as_tensor(y_val))
+            net.set_validation(
+                (X_meta, y_meta, strata_meta),
+                (X_val, y_val, groups_val, validation.row_weights),
             )
-            net.valid_groups_ = groups_val
-            net.valid_row_weights_ = validation.row_weights
         if is_torch_dataset(X):
             dataset = DatasetRows(
                 X, torch.from_numpy(y_encoded), index=validation.train_index
@@ -428,22 +391,21 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
                 index=torch.from_numpy(validation.train_index),
             )
         try:
-            # Each rank draws its own dropout masks.
-            with self._seeded_torch(net.device, offset=net.parallel_.rank):
+            with self._seeded_torch(net.device):
                 # skorch ends training on KeyboardInterrupt and keeps the model
                 # fitted so far; the weights so far are kept below as well.
                 # A warm start runs the current max_epochs, not the value the
                 # net was built with.
                 net.partial_fit(dataset, epochs=self.max_epochs)
         finally:
-            net.validation_ = net.train_split = None
-            net.valid_groups_ = net.valid_row_weights_ = None
+            net.set_validation(None)
         self._collect_fitted_attributes(len(y_encoded))
         self._warn_if_tolerance_unresolved()
         return self
 
     def _warn_if_tolerance_unresolved(self):
-        error = getattr(self.net_, "tolerance_resolution_", None)
+        controller = dict(self.net_.callbacks_).get("tolerance_controller")
+        error = getattr(controller, "resolution_", None)
         tolerance = self._tolerance()
         if error is not None and error > tolerance / 2:
             # 1 here, 2 _train, 3 fit, 4 sklearn's fit context, 5 the
@@ -453,11 +415,11 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
             )
 
     @contextlib.contextmanager
-    def _seeded_torch(self, device, offset=0):
+    def _seeded_torch(self, device):
         """Seed torch's global generator without leaking it to the caller."""
         devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(self._torch_seed + offset)
+            torch.manual_seed(self._torch_seed)
             yield
 
     def _build_net(self, device, n_classes, shuffle_seed):
@@ -487,8 +449,6 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
             iterator_train=batch_loader,
             iterator_train__shuffle=True,
             iterator_train__seed=shuffle_seed,
-            iterator_train__rank=self._parallel.rank,
-            iterator_train__world_size=self._parallel.world_size,
             iterator_valid=batch_loader,
             iterator_valid__with_rows=False,
             # Prediction has no per-row state: large batches are just faster.
@@ -525,8 +485,9 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
         if average is not None:
             self.weighted_loss_ema_[train_index] = average.cpu().numpy()
         self.history_ = net.history
-        self.world_size_ = net.parallel_.world_size
-        selected = getattr(net, "best_epoch_", None) if self._selects_epoch() else None
+        selector = dict(net.callbacks_).get("epoch_selector")
+        selected = getattr(selector, "best_epoch_", None)
+        selected = selected if self._selects_epoch() else None
         self.best_epoch_ = selected or len(net.history)
 
     def predict_proba(self, X):

@@ -10,6 +10,7 @@ multiply in every batch.
 """
 
 import copy
+from functools import partial
 from numbers import Real
 
 import numpy as np
@@ -311,7 +312,7 @@ class ReweightedClassifier(BaseReweightingClassifier):
     def _make_meta_objective(self, parts):
         if not self._baseline().uses_meta_step:
             return None
-        return MetaObjective(cross_entropy, None, parts.row_loss)
+        return partial(MetaObjective, cross_entropy, None)  # net gives row_loss
 
     def _make_weighting(self):
         if isinstance(self.weighting, Weighting):

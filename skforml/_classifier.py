@@ -1,6 +1,7 @@
 """FORMLClassifier: the scikit-learn face of FORML."""
 
 import copy
+from functools import partial
 from numbers import Integral, Real
 
 import torch
@@ -8,7 +9,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
 from ._base import BaseReweightingClassifier
-from .engines._engines import AutoLookahead, choose_engine
+from .engines._engines import AutoLookahead
 from .engines._multistep import MultiStep
 from .fairness._constraints import Constraint
 from .fairness._objectives import (
@@ -466,10 +467,9 @@ class FORMLClassifier(BaseReweightingClassifier):
             validation_set=validation_set,
         )
 
-    def _make_engine(self, module):
-        engine = choose_engine(module, self.meta_gradient)
+    def _meta_gradient(self):
         if self.lookahead_steps == 1:
-            return engine
+            return self.meta_gradient
         if self.meta_gradient not in ("auto", "unrolled"):
             raise ValueError(
                 f"lookahead_steps={self.lookahead_steps} differentiates through "
@@ -480,28 +480,29 @@ class FORMLClassifier(BaseReweightingClassifier):
         return MultiStep(self.lookahead_steps)
 
     def _make_meta_objective(self, parts):
+        """A factory of the objective: the net calls it with its per-row loss."""
         learns = self.weighting is None or self.weighting.uses_meta_step
         if self.meta_lr == 0 or not learns:
             return None
         if self.meta_loss in CONSTRAINED:
-            return ConstrainedObjective(
+            return partial(
+                ConstrainedObjective,
                 parts.constraint,
                 parts.moment_spec,
                 parts.stratum_weight,
-                parts.row_loss,
-                self.multiplier,
-                self._worst_group_lift(parts),
+                multiplier=self.multiplier,
+                worst_group_lift=self._worst_group_lift(parts),
                 surrogate=CONSTRAINED[self.meta_loss],
             )
         device = parts.stratum_weight.device
         meta_loss = make_meta_loss(
             self.meta_loss, parts.spec, device, self._worst_group_lift(parts)
         )
-        return MetaObjective(
+        return partial(
+            MetaObjective,
             meta_loss,
             parts.constraint,
-            parts.row_loss,
-            torch.as_tensor(parts.spec.cell_of_stratum, device=device),
+            cell_of_stratum=torch.as_tensor(parts.spec.cell_of_stratum, device=device),
         )
 
     def _worst_group_lift(self, parts):
@@ -512,9 +513,9 @@ class FORMLClassifier(BaseReweightingClassifier):
         # The lift needs rates over rows of every label (see the docstring).
         return float(parts.moment_spec.covers_every_label(parts.n_classes))
 
-    def _lookahead_lr(self, net):
+    def _lookahead_lr(self):
         if self.lookahead_lr == "auto":
-            adaptive = not isinstance(net.optimizer_, torch.optim.SGD)
+            adaptive = not issubclass(self.optimizer, torch.optim.SGD)
             rate = AutoLookahead(self.lr, adaptive)
         else:
             rate = self.lookahead_lr or self.lr

@@ -30,8 +30,22 @@ class OnFakeCuda(torch.Tensor):
     """A CPU tensor that says it lives on CUDA: a CUDA fit, faked on a CPU.
 
     Operations on it return plain tensors, so moving it "to the CPU" gives an
-    ordinary tensor, as ``.to("cpu")`` of a CUDA tensor does.
+    ordinary tensor, as ``.to("cpu")`` of a CUDA tensor does. It pickles as a
+    CUDA tensor does, its bytes tagged ``cuda:0``: a plain ``pickle.loads``
+    fails on a machine without CUDA, a ``torch.load`` with a
+    ``map_location`` (skorch's loading of ``cuda_dependent_attributes_``)
+    maps it.
     """
+
+    def __reduce_ex__(self, protocol):
+        buffer = io.BytesIO()
+        tag = torch.serialization.location_tag
+        torch.serialization.location_tag = lambda storage: "cuda:0"
+        try:
+            torch.save(self.as_subclass(torch.Tensor).detach().clone(), buffer)
+        finally:
+            torch.serialization.location_tag = tag
+        return (torch.storage._load_from_bytes, (buffer.getvalue(),))
 
     @property
     def device(self):
@@ -71,9 +85,18 @@ def storage_locations(obj):
 
     Storages pickle as ``torch.storage._load_from_bytes(torch.save bytes)``;
     loading those bytes with a ``map_location`` function reveals where each
-    storage was. skorch's own blob of the module and optimizer is a nested
-    pickle that skorch maps on loading: it is not looked into here.
+    storage was. skorch's own blob of the ``cuda_dependent_attributes_``
+    (module, optimizer, weighting...) is a nested pickle that skorch maps on
+    loading: it is not looked into here (see :func:`storage_locations_of_blob`).
     """
+    with warnings.catch_warnings():
+        # Loading a "CUDA" net on this machine maps it to the CPU.
+        warnings.simplefilter("ignore", DeviceWarning)
+        return storage_locations_of_blob(io.BytesIO(pickle.dumps(obj)))
+
+
+def storage_locations_of_blob(blob):
+    """Devices of the storages in the pickle ``blob`` (a binary file)."""
     locations = []
 
     def record(storage, location):
@@ -88,10 +111,7 @@ def storage_locations(obj):
                 )
             return super().find_class(module, name)
 
-    with warnings.catch_warnings():
-        # Loading a "CUDA" net on this machine maps it to the CPU.
-        warnings.simplefilter("ignore", DeviceWarning)
-        Recorder(io.BytesIO(pickle.dumps(obj))).load()
+    Recorder(blob).load()
     return set(locations)
 
 
@@ -101,7 +121,15 @@ def fitted(biased_data):
     return FORMLClassifier(**TINY, random_state=0).fit(X, y, sensitive_features=groups)
 
 
-def test_pickle_moves_weighting_tensors_of_a_cuda_fit_to_the_cpu(fitted):
+def test_a_fake_cuda_tensor_needs_a_map_location_to_load():
+    blob = pickle.dumps(fake_cuda(torch.ones(3)))
+    assert storage_locations(fake_cuda(torch.ones(3))) == {"cuda:0"}
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA"):
+            pickle.loads(blob)
+
+
+def test_pickle_maps_the_nets_tensors_of_a_cuda_fit(fitted):
     net = fitted.net_
     # Fake a CUDA fit: the weights, their scale, the loss average and the
     # objective's multipliers and stratum weights claim to live on CUDA.
@@ -112,14 +140,24 @@ def test_pickle_moves_weighting_tensors_of_a_cuda_fit_to_the_cpu(fitted):
     objective.multipliers = fake_cuda(objective.multipliers)
     objective.stratum_weight = fake_cuda(objective.stratum_weight)
     state = net.__getstate__()
-    tensors = all_tensors({k: v for k, v in state.items()})
-    assert len(tensors) >= 5
+    # The weighting and loss average travel in skorch's pickle of the
+    # cuda_dependent_attributes_, which loading maps to an available device.
+    assert {"weighting_", "loss_average_"} <= set(net.cuda_dependent_attributes_)
+    assert "weighting_" not in state and "loss_average_" not in state
+    blob = io.BytesIO(state["__cuda_dependent_attributes__"])
+    assert "cuda:0" in storage_locations_of_blob(blob)
+    # The objective, whose loss is the net's method, is pickled with the
+    # net, its tensors on the CPU.
+    tensors = all_tensors(state["meta_objective_"])
+    assert len(tensors) >= 2
     assert all(type(t) is torch.Tensor and t.device.type == "cpu" for t in tensors)
     torch.testing.assert_close(
-        state["weighting_"].logits, net.weighting_.logits.as_subclass(torch.Tensor)
+        state["meta_objective_"].multipliers,
+        objective.multipliers.as_subclass(torch.Tensor),
     )
     # The net itself still holds its (fake) CUDA tensors: pickling copies.
-    assert type(net.weighting_.logits) is OnFakeCuda
+    assert type(objective.multipliers) is OnFakeCuda
+    assert storage_locations(net) == {"cpu"}
 
 
 def test_tensors_to_copies_only_what_moves(fitted):

@@ -6,6 +6,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from skorch.exceptions import DeviceWarning
 from test_gpu import all_tensors, fake_cuda
 
 from skforml import (
@@ -107,15 +108,36 @@ def test_a_weighting_instance_trains_through_both_estimators(estimator, data):
     assert "meta_strength" not in clf.history_[-1]
 
 
+class MinorityTwiceScaled(MinorityTwice):
+    """A caller's weighting holding a tensor of its own."""
+
+    def start(self, rows, device):
+        super().start(rows, device)
+        self.scale = torch.ones(rows.n_rows, device=device)
+
+
 def test_a_weighting_with_cuda_tensors_pickles_to_the_cpu(data):
     X, y, s = data
-    clf = FORMLClassifier(weighting=MinorityTwice(), **TINY)
-    net = clf.fit(X, y, sensitive_features=s).net_
+    clf = FORMLClassifier(weighting=MinorityTwiceScaled(), **TINY)
+    clf.fit(X, y, sensitive_features=s)
+    expected = clf.predict_proba(X)
+    net = clf.net_
+    # Fake a CUDA fit: the net's device and the weighting's tensors.
+    net.device = "cuda"
     net.weighting_.logits = fake_cuda(net.weighting_.logits)
-    state = net.__getstate__()
-    tensors = all_tensors(state["weighting_"])
-    assert tensors and all(type(t) is torch.Tensor for t in tensors)
-    assert all(t.device.type == "cpu" for t in tensors)
+    net.weighting_.scale = fake_cuda(net.weighting_.scale)
+    assert "weighting_" not in net.__getstate__()  # in skorch's mapped blob
+    blob = pickle.dumps(clf)
+    if torch.cuda.is_available():
+        pytest.skip("the CPU-only load needs a machine without CUDA")
+    with pytest.raises(RuntimeError, match="CUDA"):
+        pickle.loads(pickle.dumps(net.weighting_))  # unmapped, it cannot load
+    with pytest.warns(DeviceWarning):
+        loaded = pickle.loads(blob)
+    tensors = all_tensors(vars(loaded.net_.weighting_))
+    assert len(tensors) >= 2
+    assert all(type(t) is torch.Tensor and t.device.type == "cpu" for t in tensors)
+    np.testing.assert_allclose(loaded.predict_proba(X), expected, atol=1e-6)
 
 
 # -------------------------------------------------------------- constraints

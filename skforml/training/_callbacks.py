@@ -11,8 +11,10 @@
 - :class:`EpochSelector` keeps the parameters and weights of the best epoch
   so far and restores them when training ends.
 
-They read what the classifier sets on the net: ``tolerance_``,
-``constraint_`` (the measured constraint) and ``valid_groups_``.
+Each holds its own settings (``FairnessScoring(constraint=..., groups=...)``,
+``ToleranceController(tolerance=...)``, ...), set by the classifier through
+the net's ``callbacks__<name>__<setting>`` parameters; from the net they
+read only its parts (``weighting_``, ``meta_objective_``, ``loss_average_``).
 """
 
 import copy
@@ -86,20 +88,48 @@ class WeightMonitor(Callback):
 class FairnessScoring(Callback):
     """Logs ``valid_acc`` and ``valid_disparity`` of the validation pass.
 
-    The validation rows are balanced across (group, label) strata; each row
-    counts in ``valid_acc`` with its stratum's share of the training rows
-    over its share of the validation rows (``net.valid_row_weights_``), so
-    that ``valid_acc`` estimates the accuracy on data distributed like the
-    training data, not a balanced accuracy; the same weights enter the
-    disparity, where rates that pool labels (selection rate, error rate)
-    depend on the label mix.
+    It takes skorch's ``valid_acc`` over: a :class:`FORMLNet
+    <skforml.training._net.FORMLNet>` registers it under that name, in place
+    of skorch's plain accuracy. The validation rows are balanced across
+    (group, label) strata; each row counts in ``valid_acc`` with its
+    stratum's share of the training rows over its share of the validation
+    rows (``row_weights``), so that ``valid_acc`` estimates the accuracy on
+    data distributed like the training data, not a balanced accuracy; the
+    same weights enter the disparity, where rates that pool labels
+    (selection rate, error rate) depend on the label mix.
+
+    Parameters
+    ----------
+    constraint : Constraint or None, default=None
+        The constraint whose ``disparity`` is logged as ``valid_disparity``;
+        None logs none.
+    moments : tuple or None, default=None
+        ``(constraint, moment_spec)``: the constraint's rate gaps, logged per
+        bucket as ``valid_gaps``; None logs none.
+    groups : ndarray of shape (n_validation,) or None, default=None
+        Group code of every validation row (set for each fit); None logs
+        only the accuracy.
+    row_weights : ndarray of shape (n_validation,) or None, default=None
+        Weight of every validation row; None weighs them equally.
+
+    Attributes
+    ----------
+    standard_errors_ : ndarray
+        Standard error of every logged gap at the last epoch.
+
     """
+
+    def __init__(self, constraint=None, moments=None, groups=None, row_weights=None):
+        self.constraint = constraint
+        self.moments = moments
+        self.groups = groups
+        self.row_weights = row_weights
 
     def on_epoch_begin(self, net, **kwargs):
         self.predictions_ = []
 
     def on_batch_end(self, net, training=False, y_pred=None, **kwargs):
-        if not training and getattr(net, "valid_groups_", None) is not None:
+        if not training:
             self.predictions_.append(y_pred.argmax(dim=1).cpu())
 
     def on_epoch_end(self, net, dataset_valid=None, **kwargs):
@@ -107,25 +137,27 @@ class FairnessScoring(Callback):
             return
         y_pred = np.concatenate([p.numpy() for p in self.predictions_])
         y_true = np.asarray(dataset_valid.y)
-        disparity = net.constraint_.disparity(
-            y_true, y_pred, net.valid_groups_, net.valid_row_weights_
-        )
-        accuracy = np.average(y_pred == y_true, weights=net.valid_row_weights_)
+        self.predictions_ = []
+        accuracy = np.average(y_pred == y_true, weights=self.row_weights)
         net.history.record("valid_acc", float(accuracy))
-        net.history.record("valid_disparity", disparity)
-        moments = getattr(net, "moments_", None)
-        if moments is not None:
-            constraint, spec = moments
+        if self.groups is None:
+            return
+        if self.constraint is not None:
+            disparity = self.constraint.disparity(
+                y_true, y_pred, self.groups, self.row_weights
+            )
+            net.history.record("valid_disparity", disparity)
+        if self.moments is not None:
+            constraint, spec = self.moments
             n_classes = len(net.classes_)
-            cells = spec.cells(stratum_ids(net.valid_groups_, y_true, n_classes))
+            cells = spec.cells(stratum_ids(self.groups, y_true, n_classes))
             gaps, errors = hard_rate_gaps(
-                constraint, spec, y_true, y_pred, cells, net.valid_row_weights_,
+                constraint, spec, y_true, y_pred, cells, self.row_weights,
                 n_classes,
             )  # fmt: skip
             # Per bucket of the constraint's rates (e.g. FPR and TPR gaps).
             net.history.record("valid_gaps", gaps.round(6).tolist())
             self.standard_errors_ = errors
-        self.predictions_ = []
 
 
 class ToleranceResolutionWarning(UserWarning):
@@ -181,12 +213,31 @@ class ToleranceController(Callback):
     violation ``(disparity - tolerance) / tolerance`` and by at most a factor
     of 2 per epoch, logged as ``meta_strength``.
 
-    When training ends it warns (:class:`ToleranceResolutionWarning`) if the
-    standard error of the monitored gap exceeds half the tolerance.
+    Parameters
+    ----------
+    tolerance : float or None, default=None
+        The disparity aimed at; None moves nothing (the multipliers are
+        still logged).
+    scoring : str, default="valid_acc"
+        Name of the net's :class:`FairnessScoring`, whose standard errors
+        give ``resolution_``.
+
+    Attributes
+    ----------
+    resolution_ : float or None
+        Largest standard error of the monitored gaps at the end of training,
+        when a tolerance is given (else None). The estimator warns
+        (:class:`ToleranceResolutionWarning`) when it exceeds half the
+        tolerance.
+
     """
 
+    def __init__(self, tolerance=None, scoring="valid_acc"):
+        self.tolerance = tolerance
+        self.scoring = scoring
+
     def on_epoch_end(self, net, **kwargs):
-        tolerance = getattr(net, "tolerance_", None)
+        tolerance = self.tolerance
         weighting = net.weighting_
         multipliers = getattr(net.meta_objective_, "multipliers", None)
         if multipliers is not None:
@@ -211,12 +262,11 @@ class ToleranceController(Callback):
     def on_train_end(self, net, **kwargs):
         # The estimator warns (ToleranceResolutionWarning) from what is left
         # here: a warning from inside skorch's loop would point at skorch.
-        tolerance = getattr(net, "tolerance_", None)
-        scoring = dict(net.callbacks_).get("valid_disparity")
+        scoring = dict(net.callbacks_).get(self.scoring)
         errors = getattr(scoring, "standard_errors_", None)
-        net.tolerance_resolution_ = None
-        if tolerance is not None and errors is not None and len(errors):
-            net.tolerance_resolution_ = float(np.max(errors))
+        self.resolution_ = None
+        if self.tolerance is not None and errors is not None and len(errors):
+            self.resolution_ = float(np.max(errors))
 
 
 def epoch_score(row, tolerance):
@@ -237,26 +287,42 @@ def epoch_score(row, tolerance):
 class EpochSelector(Callback):
     """Restores, when training ends, the epoch chosen by :func:`epoch_score`.
 
-    Active when the net's ``select_epoch_`` is True. Epochs before
-    ``net.select_from_epoch_`` are not candidates: an under-trained network
-    can meet a tolerance trivially (predicting the negative class for
-    everyone has a TPR gap of 0), as a 4,000-row Adult fit did at epoch 1
-    (validation TPR gap .009, test accuracy .76). It keeps an in-memory copy
-    of the module's and the weighting's state at the best epoch so far (the
-    size of the model and of one float per training row) and records
-    ``best_epoch_`` on the net.
+    Epochs before ``select_from_epoch`` are not candidates: an under-trained
+    network can meet a tolerance trivially (predicting the negative class
+    for everyone has a TPR gap of 0), as a 4,000-row Adult fit did at epoch
+    1 (validation TPR gap .009, test accuracy .76). It keeps an in-memory
+    copy of the module's and the weighting's state at the best epoch so far
+    (the size of the model and of one float per training row).
+
+    Parameters
+    ----------
+    enabled : bool, default=False
+        Whether to select; when False training keeps its last epoch.
+    tolerance : float or None, default=None
+        The disparity of :func:`epoch_score`; None selects on accuracy.
+    select_from_epoch : int, default=1
+        The first candidate epoch (1-based).
+
+    Attributes
+    ----------
+    best_epoch_ : int
+        The epoch restored (1-based): the last one when none was selected.
+
     """
+
+    def __init__(self, enabled=False, tolerance=None, select_from_epoch=1):
+        self.enabled = enabled
+        self.tolerance = tolerance
+        self.select_from_epoch = select_from_epoch
 
     def on_train_begin(self, net, **kwargs):
         self.best_ = None
         self.best_epoch_ = None
 
     def on_epoch_end(self, net, **kwargs):
-        if not getattr(net, "select_epoch_", False):
+        if not self.enabled or len(net.history) < self.select_from_epoch:
             return
-        if len(net.history) < getattr(net, "select_from_epoch_", 1):
-            return
-        score = epoch_score(net.history[-1], getattr(net, "tolerance_", None))
+        score = epoch_score(net.history[-1], self.tolerance)
         if self.best_ is None or score > self.best_:
             self.best_ = score
             self.best_epoch_ = len(net.history)
@@ -267,12 +333,11 @@ class EpochSelector(Callback):
             )
 
     def on_train_end(self, net, **kwargs):
-        if self.best_epoch_ is None:
-            net.best_epoch_ = len(net.history)
+        if self.best_ is None:
+            self.best_epoch_ = len(net.history)
             return
         module_state, weighting_state, average = self.state_
         net.module_.load_state_dict(module_state)
         net.weighting_.load_state_dict(weighting_state)
         net.loss_average_.average = average
-        net.best_epoch_ = self.best_epoch_
         self.state_ = None

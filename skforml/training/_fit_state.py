@@ -114,13 +114,14 @@ class ObjectiveParts:
     """What a meta-objective is built from (see ``_make_meta_objective``).
 
     ``spec`` and ``moment_spec`` are the constraint's loss-discrepancy cells
-    and moment cells; ``stratum_weight`` (on the device) weighs the meta
-    step's validation rows, by stratum, to the training distribution.
+    and moment cells; ``stratum_weight`` (on the CPU: the net moves its
+    objective to its device) weighs the meta step's validation rows, by
+    stratum, to the training distribution. The per-row loss is the net's,
+    given when the net builds the objective.
     """
 
     constraint: object
     spec: object
     moment_spec: object
     stratum_weight: torch.Tensor
-    row_loss: object
     n_classes: int

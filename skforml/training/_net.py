@@ -19,49 +19,88 @@ import copy
 import torch
 from skorch import NeuralNetClassifier
 from skorch.dataset import get_len
+from skorch.helper import predefined_split
 from skorch.utils import to_tensor
 from torch import nn
 
-from .._distributed import SingleProcess
-from ..engines._engines import at_least_float32, run_engine
+from ..engines._engines import Engine, at_least_float32, choose_engine, run_engine
 from ..fairness._constraints import Constraint
 from ..fairness._objectives import Objective
-from ..weighting._base import Weighting
+from ..weighting._base import WeightedLossAverage, Weighting
+from ..weighting._baselines import UniformWeights
 from ._callbacks import (
     EpochSelector,
     FairnessScoring,
     ToleranceController,
     WeightMonitor,
 )
+from ._data import RowDataset
 
 
 class FORMLNet(NeuralNetClassifier):
     """A skorch :class:`~skorch.NeuralNetClassifier` whose step is FORML's.
 
     Training batches are ``(X, y, rows)``, ``rows`` the positions of the
-    batch's rows among the training rows. The classifier sets before ``fit``:
+    batch's rows among the training rows. Besides skorch's, the net takes
+    the parameters below; :meth:`initialize` builds its parts from them
+    (:meth:`initialize_weighting`, :meth:`initialize_meta_step`), as skorch
+    builds ``module_`` from ``module`` and ``module__*``. The rows of a fit
+    are given by :meth:`set_training_rows` and :meth:`set_validation`.
 
-    ``weighting_``
-        A :class:`~skforml.weighting._base.Weighting`: the weights of every batch.
-    ``engine_``
-        Meta step engine name (see :mod:`skforml.engines._engines`), or None when
-        the weighting does not learn from the meta step.
-    ``lookahead_lr_``
-        ``eta_c``: a number or a rule of the batch's gradients.
-    ``validation_``, ``validation_batches_``, ``meta_objective_``
-        Validation tensors ``(X_val, y_val, cells_val)`` on the device, their
-        batch sampler and the meta-loss (only when ``engine_`` is set).
-    ``loss_average_``
+    Parameters
+    ----------
+    module, criterion, ... :
+        As in :class:`~skorch.NeuralNetClassifier`; ``criterion`` must accept
+        ``reduction="none"`` (pass ``criterion__reduction="none"``).
+    weighting : Weighting instance or class, default=None
+        How the rows are weighted (:class:`~skforml.weighting._base.Weighting`).
+        A class is built with the ``weighting__*`` parameters; an instance is
+        copied. None weighs the rows uniformly.
+    meta_objective : callable or None, default=None
+        ``meta_objective(row_loss)`` returns the meta step's objective
+        (:class:`~skforml.fairness._objectives.Objective`), e.g.
+        ``functools.partial(MetaObjective, meta_loss, constraint)``; its
+        tensors are moved to the net's device. None takes no meta step: the
+        weighting's ``batch_weights`` weigh every batch.
+    meta_gradient : str, Engine class or callable, default="auto"
+        The meta step's engine (see :func:`~skforml.engines._engines.choose_engine`);
+        a callable that is neither is an engine factory used as given (e.g.
+        :class:`~skforml.engines._multistep.MultiStep`).
+    lookahead_lr : float or callable, default=None
+        ``eta_c``, the lookahead's learning rate: a number, or a rule of the
+        batch's gradients. None is ``lr``.
+    loss_ema_decay : float, default=0.9
+        Decay of the per-row moving average of weighted losses.
+    precision : {"float32", "bfloat16"}, default="float32"
+        With ``"bfloat16"`` forward passes run under :func:`torch.autocast`,
+        the meta step's sums and dot products in float32.
+
+    Attributes
+    ----------
+    weighting_ : Weighting
+        The weights of every batch (started by :meth:`set_training_rows`).
+    meta_objective_ : Objective or None
+        The meta-loss, on the net's device.
+    engine_ : str, Engine class, callable or None
+        The meta step's engine; None without a meta objective.
+    lookahead_lr_ : float or callable
+        ``eta_c`` of the meta step.
+    loss_average_ : WeightedLossAverage
         The per-row moving average of weighted losses.
-    ``autocast_dtype_``
-        None, or the dtype of mixed precision (``torch.bfloat16``): forward
-        passes run under :func:`torch.autocast`, the meta step's sums and
-        dot products in float32.
+    autocast_dtype_ : torch.dtype or None
+        The dtype of mixed precision, None in float32.
 
-    A pickled net holds its weighting's and loss average's tensors on the
-    CPU, so that a net fitted on CUDA loads on a machine without one (skorch
-    maps the module and optimizer itself); they return to the net's device
-    when it is available on loading.
+    Default callbacks, after skorch's scoring: ``weight_monitor``
+    (:class:`~skforml.training._callbacks.WeightMonitor`), ``valid_acc``
+    (:class:`~skforml.training._callbacks.FairnessScoring`, which takes
+    skorch's ``valid_acc`` over: the accuracy weighted to the training
+    distribution, and ``valid_disparity``), ``tolerance_controller`` and
+    ``epoch_selector``; set them with ``callbacks__<name>__<setting>``.
+
+    ``cuda_dependent_attributes_`` holds the parts with tensors: skorch pickles
+    them with the module and loads them on the CPU on a machine without
+    CUDA. The meta objective (whose loss refers back to the net) is pickled
+    with its tensors on the CPU, and moved back to the net's device on loading.
 
     To change the training loss, pass another ``criterion`` (it must accept
     ``reduction="none"``) or override :meth:`get_row_losses`.
@@ -76,6 +115,138 @@ class FORMLNet(NeuralNetClassifier):
     (True, 2)
 
     """
+
+    cuda_dependent_attributes_ = [
+        *NeuralNetClassifier.cuda_dependent_attributes_,
+        "weighting_",
+        "loss_average_",
+        "meta_loss_sum_",
+    ]
+    prefixes_ = [*NeuralNetClassifier.prefixes_, "weighting"]
+
+    def __init__(
+        self,
+        module,
+        *args,
+        weighting=None,
+        meta_objective=None,
+        meta_gradient="auto",
+        lookahead_lr=None,
+        loss_ema_decay=0.9,
+        precision="float32",
+        **kwargs,
+    ):
+        super().__init__(module, *args, **kwargs)
+        self.weighting = weighting
+        self.meta_objective = meta_objective
+        self.meta_gradient = meta_gradient
+        self.lookahead_lr = lookahead_lr
+        self.loss_ema_decay = loss_ema_decay
+        self.precision = precision
+
+    def initialize(self):
+        """Initialize skorch's parts, then the weighting and the meta step."""
+        super().initialize()
+        self.initialize_weighting()
+        self.initialize_meta_step()
+        return self
+
+    def initialize_weighting(self):
+        """Build ``weighting_`` from ``weighting`` and ``weighting__*``."""
+        params = self.get_params_for("weighting")
+        weighting = UniformWeights if self.weighting is None else self.weighting
+        if isinstance(weighting, Weighting):
+            if params:
+                raise ValueError(
+                    "weighting__* parameters need weighting to be a class; got "
+                    f"an instance and {sorted(params)}."
+                )
+            # A copy: the parameter stays as given, as skorch's module does.
+            self.weighting_ = copy.deepcopy(weighting)
+        else:
+            self.weighting_ = weighting(**params)
+        return self
+
+    def initialize_meta_step(self):
+        """Build ``meta_objective_``, ``engine_`` and ``lookahead_lr_``.
+
+        Needs ``module_`` (the engine depends on its layers).
+        """
+        objective = None
+        if self.meta_objective is not None:
+            objective = tensors_to(self.meta_objective(self._row_loss), self.device)
+        self.meta_objective_ = objective
+        self.engine_ = None
+        if objective is not None:
+            meta_gradient = self.meta_gradient
+            is_engine = isinstance(meta_gradient, type) and issubclass(
+                meta_gradient, Engine
+            )
+            if isinstance(meta_gradient, str) or is_engine:
+                meta_gradient = choose_engine(self.module_, meta_gradient)
+            self.engine_ = meta_gradient
+        self.lookahead_lr_ = copy.deepcopy(
+            self.lr if self.lookahead_lr is None else self.lookahead_lr
+        )
+        return self
+
+    def set_training_rows(self, rows, validation_batches=None):
+        """Start the weighting on this fit's training rows.
+
+        Parameters
+        ----------
+        rows : TrainingRows
+            The training rows (:class:`~skforml.weighting._base.TrainingRows`);
+            ``fit``'s rows are their positions.
+        validation_batches : ValidationBatches or None, default=None
+            The meta step's batch sampler over the validation rows.
+
+        Returns
+        -------
+        self : FORMLNet
+
+        """
+        self.weighting_.start(rows, self.device)
+        self.loss_average_ = WeightedLossAverage(
+            rows.n_rows, self.loss_ema_decay, self.device
+        )
+        self.validation_batches_ = validation_batches
+        return self
+
+    def set_validation(self, meta=None, monitor=None):
+        """Set the validation rows of a fit; None clears them (a fitted net holds none).
+
+        Parameters
+        ----------
+        meta : tuple of tensors or None, default=None
+            ``(X, y, strata)`` of the meta step's validation rows, moved to
+            the net's device.
+        monitor : tuple or None, default=None
+            ``(X, y, groups, row_weights)`` of the rows of the validation
+            pass: skorch's ``train_split`` and the ``valid_acc`` scoring's
+            ``groups`` and ``row_weights``.
+
+        Returns
+        -------
+        self : FORMLNet
+
+        """
+        self.validation_ = None
+        if meta is not None:
+            self.validation_ = tuple(
+                torch.as_tensor(part).to(self.device) for part in meta
+            )
+        groups = row_weights = None
+        self.train_split = None
+        if monitor is not None:
+            X_val, y_val, groups, row_weights = monitor
+            self.train_split = predefined_split(
+                RowDataset(torch.as_tensor(X_val), torch.as_tensor(y_val))
+            )
+        scoring = dict(self.callbacks_).get("valid_acc")
+        if isinstance(scoring, FairnessScoring):
+            scoring.set_params(groups=groups, row_weights=row_weights)
+        return self
 
     def get_row_losses(self, y_pred, y_true):
         """Per-row training losses ``l_i`` (the criterion without reduction)."""
@@ -103,25 +274,18 @@ class FORMLNet(NeuralNetClassifier):
         """
         self._set_training(True)
         X, y, rows = (self._to_device(t) for t in batch)
-        parallel = self.parallel_
-        # In a data-parallel fit, rows of every rank: the weights are those
-        # of the global batch (see skforml._distributed).
-        rows, shard, sizes = parallel.global_batch(rows)
         if self.engine_ is None:
             p = self.weighting_.batch_weights(rows)
             logits = self.infer(X, **fit_params)
             losses = self.get_row_losses(logits, y)
-            loss = (p[shard] * losses).sum()
+            loss = (p * losses).sum()
             loss.backward()
-            all_losses = parallel.gather(losses.detach(), sizes)
         else:
             with self._autocast():
-                step = self._meta_step(X, y, rows, shard, sizes)
-            logits, losses, p, all_losses = step
-            loss = (p[shard] * losses).sum()
-        loss = parallel.sum_gradients(self.module_, loss)
-        self.loss_average_.record(rows, p, all_losses)
-        return {"loss": loss.detach(), "y_pred": logits.detach(), "rows": len(rows)}
+                logits, losses, p = self._meta_step(X, y, rows)
+            loss = (p * losses).sum()
+        self.loss_average_.record(rows, p, losses)
+        return {"loss": loss.detach(), "y_pred": logits.detach()}
 
     def _to_device(self, data):
         # Asynchronous: a blocking host-to-device copy waits for the device.
@@ -129,8 +293,13 @@ class FORMLNet(NeuralNetClassifier):
             return data.to(self.device, non_blocking=True)
         return to_tensor(data, device=self.device)
 
+    @property
+    def autocast_dtype_(self):
+        """The dtype of mixed precision (``precision``), None in float32."""
+        return AUTOCAST_DTYPES[self.precision]
+
     def _autocast(self):
-        dtype = getattr(self, "autocast_dtype_", None)
+        dtype = self.autocast_dtype_
         return torch.autocast(
             torch.device(self.device).type, dtype=dtype, enabled=dtype is not None
         )
@@ -156,9 +325,7 @@ class FORMLNet(NeuralNetClassifier):
             entries.append(self.history[-1]["batches"][-1])
             losses.append(step["loss"])
             self.history.record_batch(prefix + "_loss", step["loss"])
-            # A data-parallel step's rows are those of every rank.
-            rows = step.get("rows", get_len(batch[0]))
-            self.history.record_batch(prefix + "_batch_size", rows)
+            self.history.record_batch(prefix + "_batch_size", get_len(batch[0]))
             self.notify("on_batch_end", batch=batch, training=training, **step)
         if losses:
             values = torch.stack([at_least_float32(v) for v in losses]).tolist()
@@ -166,8 +333,7 @@ class FORMLNet(NeuralNetClassifier):
                 entry[prefix + "_loss"] = value
         self.history.record(prefix + "_batch_count", len(entries))
 
-    def _meta_step(self, X, y, rows, shard, sizes):
-        parallel = self.parallel_
+    def _meta_step(self, X, y, rows):
         engine = run_engine(
             self.engine_,
             self.module_,
@@ -177,38 +343,20 @@ class FORMLNet(NeuralNetClassifier):
             self._validation_batch(),
             self.meta_objective_,
             self._row_loss,
-            parallel=parallel,
         )
         p = self.weighting_.lookahead_weights(rows)
-        d, meta_loss = engine.directional_derivatives(p[shard])
-        losses = engine.losses.detach()
-        if parallel.distributed:
-            # d of every row of the global batch: each rank then takes the
-            # same weight step (normaliser, centring, RMS scale).
-            d, losses = parallel.gather(torch.stack([d, losses.to(d)], 1), sizes).T
+        d, meta_loss = engine.directional_derivatives(p)
         p = self.weighting_.update(rows, d, p)
-        engine.apply(p[shard])
+        engine.apply(p)
         # Summed on the device and read once per epoch: no host sync per step.
         self.meta_loss_sum_ = self.meta_loss_sum_ + meta_loss
         self.meta_loss_count_ += 1
-        return engine.logits, engine.losses, p, losses
+        return engine.logits, engine.losses, p
 
     def _validation_batch(self):
-        """The next validation batch: this rank's rows, everyone's labels and strata."""
         index = self.validation_batches_.next_index()
         index = index.to(self.device, non_blocking=True)
-        X_val, y_val, strata_val = self.validation_
-        shard = index[self.parallel_.shard(len(index))]
-        return X_val[shard], y_val[index], strata_val[index]
-
-    @property
-    def parallel_(self):
-        """The processes of the fit (:mod:`skforml._distributed`); one by default."""
-        return self.__dict__.get("_parallel") or SingleProcess()
-
-    @parallel_.setter
-    def parallel_(self, parallel):
-        self._parallel = parallel
+        return tuple(t[index] for t in self.validation_)
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         self.weighting_.begin_fit(self, X)
@@ -226,7 +374,7 @@ class FORMLNet(NeuralNetClassifier):
         self.weighting_.end_fit(self)
 
     def __getstate__(self):
-        state = super().__getstate__()
+        state = super().__getstate__()  # the cuda_dependent_attributes_ mapped
         module = state.get("module")
         if isinstance(module, nn.Module) and any(
             t.device.type != "cpu" for t in module.state_dict().values()
@@ -234,30 +382,38 @@ class FORMLNet(NeuralNetClassifier):
             # A module instance is module_ itself: skorch maps module_, but
             # not this second reference to it.
             state["module"] = copy.deepcopy(module).cpu()
-        return {key: tensors_to(value, "cpu") for key, value in state.items()}
+        # The objective's row loss is this net's method: pickled with the net,
+        # not in skorch's separate pickle of the cuda_dependent_attributes_.
+        if "meta_objective_" in state:
+            state["meta_objective_"] = tensors_to(state["meta_objective_"], "cpu")
+        return state
 
     def __setstate__(self, state):
         super().__setstate__(state)
         # skorch has set the device: the CUDA of the fit, or the CPU without it.
-        if torch.device(self.device).type != "cpu":
-            for key, value in list(vars(self).items()):
-                setattr(self, key, tensors_to(value, self.device))
+        objective = getattr(self, "meta_objective_", None)
+        if objective is not None and torch.device(self.device).type != "cpu":
+            self.meta_objective_ = tensors_to(objective, self.device)
 
     @property
     def _default_callbacks(self):
-        # Ours sit after skorch's scoring (they read valid_acc) and before the
-        # user's callbacks (EarlyStopping, Checkpoint read what they record).
-        # valid_acc is FairnessScoring's, weighted to the training distribution.
+        # Ours sit after skorch's scoring and before the user's callbacks
+        # (EarlyStopping, Checkpoint read what they record). FairnessScoring
+        # takes skorch's valid_acc over, under its name, weighted to the
+        # training distribution.
         scoring = [c for c in super()._default_callbacks if c[0] != "valid_acc"]
         *scoring, print_log = scoring
         return [
             *scoring,
             ("weight_monitor", WeightMonitor()),
-            ("valid_disparity", FairnessScoring()),
-            ("tolerance_controller", ToleranceController()),
+            ("valid_acc", FairnessScoring()),
+            ("tolerance_controller", ToleranceController(scoring="valid_acc")),
             ("epoch_selector", EpochSelector()),
             print_log,
         ]
+
+
+AUTOCAST_DTYPES = {"float32": None, "bfloat16": torch.bfloat16}
 
 
 def _holds_our_state(obj):
@@ -270,8 +426,8 @@ def _holds_our_state(obj):
 def tensors_to(obj, device, memo=None):
     """``obj`` with every tensor it holds on ``device``; ``obj`` itself if none moves.
 
-    Follows dicts, lists, tuples, skforml's own objects (weightings,
-    meta-objectives, callbacks) and any :class:`~skforml.Weighting`,
+    Follows dicts, lists, tuples, skforml's own objects (meta-objectives,
+    meta-losses, weightings) and any :class:`~skforml.Weighting`,
     :class:`~skforml.Constraint` or meta-objective of the caller's, copying
     only what holds a tensor that moves; skorch's modules, optimizers and
     other objects are left as they are.
