@@ -20,16 +20,24 @@ from torch import nn
 
 from ._base import BaseReweightingClassifier
 from .engines._engines import choose_engine
+from .fairness._constraints import (
+    DemographicParity,
+    TruePositiveRateParity,
+    constraint_names,
+    make_constraint,
+)
 from .fairness._objectives import MetaObjective, cross_entropy
 from .weighting._base import Weighting
 from .weighting._baselines import BASELINES, describe_baselines
 
 WEIGHTINGS = tuple(BASELINES)
-# "equal_opportunity" is the name of skforml 0.1 (and of Jiang & Nachum).
-LABEL_BIAS_CONSTRAINTS = (
-    "true_positive_rate_parity",
-    "demographic_parity",
-    "equal_opportunity",
+# The constraint names (aliases included: "equal_opportunity" is skforml
+# 0.1's and Jiang & Nachum's) of the notions label bias can equalise: one
+# hard rate per group.
+LABEL_BIAS_CONSTRAINTS = tuple(
+    name
+    for name in constraint_names()
+    if type(make_constraint(name)) in (TruePositiveRateParity, DemographicParity)
 )
 
 
@@ -82,10 +90,11 @@ class ReweightedClassifier(BaseReweightingClassifier):
     label_bias_lr : float, default=1.0
         ``"label_bias"`` only: step ``eta`` of the multipliers per epoch, the
         authors' default.
-    label_bias_constraint : {"equal_opportunity", "demographic_parity"}, \
-            default="equal_opportunity"
-        ``"label_bias"`` only: the violation of group ``k`` is
-        ``TPR(all) - TPR(group k)`` for equal opportunity and
+    label_bias_constraint : {"true_positive_rate_parity", "demographic_parity"}, \
+            default="true_positive_rate_parity"
+        ``"label_bias"`` only, a constraint name (``"equal_opportunity"``, its
+        alias, is accepted): the violation of group ``k`` is
+        ``TPR(all) - TPR(group k)`` for true-positive-rate parity and
         ``P(yhat = 1) - P(yhat = 1 | group k)`` for demographic parity.
     validation_size : float or int, default=0.2
         ``"learning_to_reweight"`` only: share or number of rows held out

@@ -406,3 +406,27 @@ def test_unresolved_tolerances_are_summarised_once_per_method(data, capsys):
     assert str(summaries[0].message).startswith("FORML: in 4 fits")
     err = capsys.readouterr().err
     assert err.count("(tolerance below the noise)") == 4
+
+
+def test_sweep_takes_the_notions_of_the_constraints(data):
+    X, y, groups = data
+    logreg = (LogisticRegression(), {"C": [0.01, 1.0]})
+    kwargs = {"sensitive_features": groups, "progress": False, "seeds": (0,)}
+    by_short_name = sweep({"L": logreg}, X, y, disparity="tprd", **kwargs)
+    by_notion = sweep(
+        {"L": logreg}, X, y, disparity="true_positive_rate_parity", **kwargs
+    )
+    # A notion the report has is its column: the same frontier.
+    assert by_notion.disparity == "tprd"
+    pd.testing.assert_frame_equal(
+        by_notion.points.drop(columns="fit_seconds"),
+        by_short_name.points.drop(columns="fit_seconds"),
+    )
+    assert "TPRD" in by_notion.table_text
+    # Another notion adds its column, measured as the constraint does.
+    odds = sweep({"L": logreg}, X, y, disparity="equalized_odds", **kwargs)
+    assert odds.disparity == "equalized_odds"
+    assert list(odds.results.columns) == [*COLUMNS, "equalized_odds"]
+    gaps = odds.results[["tprd", "fprd"]].max(axis=1)
+    np.testing.assert_allclose(odds.results["equalized_odds"], gaps)
+    assert "equalized odds" in odds.table_text

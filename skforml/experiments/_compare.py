@@ -30,22 +30,19 @@ from threadpoolctl import threadpool_limits
 from .._baselines import ReweightedClassifier
 from .._classifier import FORMLClassifier
 from ..checks._arguments import encode_groups
-from ..metrics import fairness_report
+from ..metrics import fairness_report, group_disparity
+from ..metrics._disparity import REPORT_METRICS, column_label
 from ._fairlearn_compat import ThresholdOptimizer, fit_predict, seeded_clone
 from ._plotting import plot_comparison
 
 __all__ = ["ComparisonResult", "compare", "default_estimators", "plot_comparison"]
 
-METRICS = ["accuracy", "tprd", "max_fnr", "fprd", "max_fpr"]
+METRICS = REPORT_METRICS
 COLUMNS = ["method", "seed", *METRICS, "fit_seconds"]
 # Columns of the printed summary, with their headers.
-_PRINTED = dict(
-    accuracy="accuracy",
-    tprd="TPRD",
-    max_fnr="max FNR",
-    fprd="FPRD",
-    fit_seconds="fit s",
-)
+_PRINTED = {
+    column: column_label(column) for column in ("accuracy", "tprd", "max_fnr", "fprd")
+} | {"fit_seconds": "fit s"}
 
 
 def default_estimators(
@@ -172,8 +169,12 @@ def _thread_cap(threads):
         torch.set_num_threads(previous)
 
 
-def _fit_score(estimator, seed, split, data, threads=None):
-    """Fit a seeded clone on the training rows; test metrics and fit seconds."""
+def _fit_score(estimator, seed, split, data, threads=None, notions=()):
+    """Fit a seeded clone on the training rows; test metrics and fit seconds.
+
+    The metrics are :data:`METRICS` of the report and the disparity of each
+    of ``notions`` (results column names) that it does not report.
+    """
     X, y, sensitive = data
     train, test = split
     with _FIT_LOCK, _thread_cap(threads):
@@ -186,12 +187,16 @@ def _fit_score(estimator, seed, split, data, threads=None):
             _safe_indexing(X, test),
             _safe_indexing(sensitive, test),
         )
-    report = fairness_report(
-        _safe_indexing(y, test),
-        np.asarray(y_pred),
-        sensitive_features=_safe_indexing(sensitive, test),
-    )
-    return {metric: float(report[metric]) for metric in METRICS}, seconds
+    y_test, y_pred = _safe_indexing(y, test), np.asarray(y_pred)
+    sensitive_test = _safe_indexing(sensitive, test)
+    report = fairness_report(y_test, y_pred, sensitive_features=sensitive_test)
+    scores = {metric: float(report[metric]) for metric in METRICS}
+    for column in notions:
+        if column not in scores:
+            scores[column] = group_disparity(
+                y_test, y_pred, sensitive_features=sensitive_test, constraint=column
+            )
+    return scores, seconds
 
 
 def _run_one(name, estimator, seed, split, data):

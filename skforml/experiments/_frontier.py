@@ -21,10 +21,15 @@ from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.utils.validation import check_consistent_length
 
+from ..metrics._disparity import (
+    WORST_GROUP_RATES,
+    column_label,
+    column_name,
+    notion_names,
+)
 from ..training._callbacks import ToleranceResolutionWarning
 from ._compare import METRICS, _collect, _fit_score, _mean_std, _splits
 from ._fairlearn_compat import seeded_clone
-from ._frontier_plot import DISPARITY_NAMES
 
 __all__ = ["FrontierResult", "pareto_front", "sweep"]
 
@@ -141,13 +146,15 @@ def _traits(estimator):
     }
 
 
-def _run_task(name, setting, value, estimator, seed, split, data, threads):
+def _run_task(name, setting, value, estimator, seed, split, data, threads, column):
     """One fit: its row, its error (or None) and its unresolved tolerance.
+
+    ``column`` is the frontier's disparity, measured besides :data:`METRICS`.
 
     A :class:`ToleranceResolutionWarning` is returned rather than printed by
     a worker (the sweep summarises them once); other warnings pass through.
     """
-    row = dict.fromkeys(COLUMNS, np.nan) | {
+    row = dict.fromkeys([*COLUMNS, column], np.nan) | {
         "method": name,
         "setting": setting,
         "value": value,
@@ -156,7 +163,9 @@ def _run_task(name, setting, value, estimator, seed, split, data, threads):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ToleranceResolutionWarning)
         try:
-            scores, seconds = _fit_score(estimator, seed, split, data, threads)
+            scores, seconds = _fit_score(
+                estimator, seed, split, data, threads, notions=(column,)
+            )
         except Exception as exc:  # noqa: BLE001 -- one failure must not lose the sweep
             return row, f"{type(exc).__name__}: {exc}", None
     unresolved = None
@@ -232,9 +241,15 @@ def sweep(
         Binary labels (fairlearn's mitigators need 0 and 1).
     sensitive_features : array-like, Series or DataFrame
         Group of each row.
-    disparity : {"tprd", "fprd", "max_fnr", "max_fpr"}, default="tprd"
-        Column of :func:`skforml.metrics.fairness_report` on the frontier's
-        disparity axis.
+    disparity : str, default="tprd"
+        The frontier's disparity axis: a fairness notion of the one
+        vocabulary (a constraint name or alias such as
+        ``"true_positive_rate_parity"`` or ``"equalized_odds"``, see
+        :func:`skforml.metrics.group_disparity`), or a column of
+        :func:`skforml.metrics.fairness_report` (``"tprd"``, ``"fprd"``,
+        ``"max_fnr"``, ``"max_fpr"``). A notion the report has is recorded
+        under its short name (``"true_positive_rate_parity"``: ``"tprd"``);
+        another adds its own column to the results.
     tolerances : sequence of float, default=(0.01, 0.02, 0.05, 0.1)
         Disparities at which :attr:`FrontierResult.table` reports each
         method's best accuracy.
@@ -270,10 +285,13 @@ def sweep(
     ['LogReg']
 
     """
-    if disparity not in DISPARITY_NAMES:
+    try:
+        column = column_name(disparity)
+    except ValueError:
         raise ValueError(
-            f"disparity must be one of {list(DISPARITY_NAMES)}, got {disparity!r}."
-        )
+            f"disparity must be one of {[*notion_names(), *WORST_GROUP_RATES]}, "
+            f"got {disparity!r}."
+        ) from None
     tolerances = sorted(float(tol) for tol in tolerances)
     methods = _check_methods(methods)
     seeds = [int(seed) for seed in seeds]
@@ -290,7 +308,7 @@ def sweep(
     ]
     outcomes = []
     jobs = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-        delayed(_run_task)(*task[:4], seed, splits[seed], data, threads_per_job)
+        delayed(_run_task)(*task[:4], seed, splits[seed], data, threads_per_job, column)
         for *task, seed in tasks
     )
     unresolved = {}
@@ -320,13 +338,13 @@ def sweep(
             for name, (estimator, knob, _) in methods.items()
         ]
     ).set_index("method")
-    results = pd.DataFrame(rows, columns=COLUMNS)
+    results = pd.DataFrame(rows, columns=list(dict.fromkeys([*COLUMNS, column])))
     # Keep the knob values as given: a float column would turn None into NaN.
     results["value"] = pd.Series([row["value"] for row in rows], dtype=object)
     return FrontierResult(
         results,
         info,
-        disparity=disparity,
+        disparity=column,
         tolerances=tolerances,
         errors=errors,
     )
@@ -346,7 +364,8 @@ class FrontierResult:
         Indexed by method: ``knob`` (None for a single point),
         ``sensitive_at_predict`` and ``randomised``.
     disparity : str, default="tprd"
-        The frontier's disparity column.
+        The frontier's disparity column, or a notion whose column it is (as
+        in :func:`sweep`).
     tolerances : sequence of float, default=(0.01, 0.02, 0.05, 0.1)
         Tolerances of :attr:`table`.
     errors : DataFrame, default=None
@@ -395,7 +414,7 @@ class FrontierResult:
     ):
         self.results = results
         self.methods = methods
-        self.disparity = disparity
+        self.disparity = disparity = column_name(disparity)
         self.tolerances = list(tolerances)
         self.errors = errors
         grouped = results.groupby(["method", "setting"], sort=False)
@@ -461,7 +480,7 @@ class FrontierResult:
         """:attr:`table` as text: the best setting's accuracy ± std per tolerance."""
         n_seeds = self.results["seed"].nunique()
         spread = "one seed" if n_seeds == 1 else f"mean ± std over {n_seeds} seeds"
-        name = DISPARITY_NAMES[self.disparity]
+        name = column_label(self.disparity)
         text = pd.DataFrame(index=self.methods.index)
         for tolerance in self.tolerances:
             best = self.best_within(tolerance)
@@ -489,7 +508,7 @@ class FrontierResult:
     @property
     def points_text(self):
         """:attr:`points` as text: each setting's accuracy and disparity."""
-        name = DISPARITY_NAMES[self.disparity]
+        name = column_label(self.disparity)
         rows = []
         for (method, _), point in self.points.iterrows():
             knob = self.methods.loc[method, "knob"]

@@ -2,12 +2,7 @@
 
 import numpy as np
 
-DISPARITY_NAMES = {
-    "tprd": "TPRD",
-    "fprd": "FPRD",
-    "max_fnr": "max FNR",
-    "max_fpr": "max FPR",
-}
+from ..metrics._disparity import column_label
 
 
 def _describe(traits, sweep_seconds):
@@ -65,7 +60,7 @@ def plot_frontier(result, ax=None):
         )
     for tolerance in result.tolerances:
         ax.axvline(tolerance, color="grey", linestyle=":", linewidth=0.8)
-    name = DISPARITY_NAMES[result.disparity]
+    name = column_label(result.disparity)
     n_seeds = result.results["seed"].nunique()
     spread = "one seed" if n_seeds == 1 else f"mean ± std over {n_seeds} seeds"
     ax.set_xlabel(f"test {name} (lower is better)")

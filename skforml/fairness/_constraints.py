@@ -15,8 +15,14 @@ A constraint, like one of fairlearn's Moments, knows three things:
   true class, or of the positive class for selection rates); soft on
   probabilities, and the hard rate itself on one-hot predictions;
 - its *disparity* measured on hard predictions, the number a user reads in
-  ``history_`` and sets a ``tolerance`` on; it equals fairlearn's metric of
-  the same name on binary targets.
+  ``history_`` and sets a ``tolerance`` on: the largest spread across groups
+  of its hard rates (:meth:`Constraint.rated_rows`); it equals fairlearn's
+  metric of the same name on binary targets.
+
+The registered names are skforml's one vocabulary of fairness notions:
+:func:`skforml.metrics.group_disparity`, the scorers, :func:`skforml.sweep`
+and the label-bias baseline take them, and every spread is computed by
+:func:`rate_spread` here.
 
 Adding a constraint is one subclass in this module: it registers itself
 under its ``name`` (and ``aliases``) and every estimator accepts it.
@@ -73,8 +79,9 @@ class Constraint(ABC):
     """A fairness constraint of FORML's meta-loss and of its ``tolerance``.
 
     Subclasses set ``name`` (and optionally ``aliases``) and implement
-    :meth:`cell_keys` and :meth:`disparity`; the surrogate defaults to the
-    per-row training loss. Instances are stateless and picklable.
+    :meth:`cell_keys` and :meth:`rated_rows` (or override :meth:`disparity`);
+    the surrogate defaults to the per-row training loss. Instances are
+    stateless and picklable.
 
     Examples
     --------
@@ -143,13 +150,29 @@ class Constraint(ABC):
         """
         return row_losses
 
-    @abstractmethod
+    def rated_rows(self, y_true, y_pred):
+        """The hard rates the disparity compares, as ``(hit, rows)`` pairs.
+
+        A group's rate is the (weighted) mean of the boolean ``hit`` over its
+        ``rows`` (boolean masks over all rows); ``y_true`` and ``y_pred`` are
+        encoded labels, the positive class 1 on binary targets.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement rated_rows or disparity."
+        )
+
     def disparity(self, y_true, y_pred, groups, sample_weight=None):
         """Disparity of hard predictions across ``groups`` (encoded labels).
 
-        ``sample_weight`` weighs the rows (the validation rows are balanced
-        across labels, which changes rates that pool labels).
+        The largest :func:`rate_spread` of the :meth:`rated_rows`; 0 when no
+        group has rows of any rate. ``sample_weight`` weighs the rows (the
+        validation rows are balanced across labels, which changes rates that
+        pool labels).
         """
+        return max(
+            rate_spread(hit, rows, groups, sample_weight)
+            for hit, rows in self.rated_rows(y_true, y_pred)
+        )
 
     def check_target(self, n_classes, groups_are_classes):
         """Raise when the constraint is undefined for the target or groups."""
@@ -256,31 +279,60 @@ def _cell_spec(cell_key, bucket_key, present, strata, names, *, pools_labels, de
     return CellSpec(cell_of_stratum.astype(np.int64), bucket_of_cell, cell_names)
 
 
+def group_rates(hit, rows, groups, sample_weight=None, *, n_groups=None):
+    """(Weighted) mean of ``hit`` over the ``rows`` of each group.
+
+    Parameters
+    ----------
+    hit, rows : ndarray of bool of shape (n_samples,)
+        Whether a row counts toward the rate, and whether the rate is taken
+        over it (e.g. predicted positive, and a positive, for the TPR).
+    groups : ndarray of int of shape (n_samples,)
+        Encoded group of each row.
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Weight of each row.
+    n_groups : int, default=None
+        Number of groups; None: ``groups.max() + 1``.
+
+    Returns
+    -------
+    rates : ndarray of float of shape (n_groups,)
+        NaN for the groups without such rows (or of zero total weight).
+
+    """
+    hit, rows = np.asarray(hit, bool), np.asarray(rows, bool)
+    if n_groups is None:
+        n_groups = int(groups.max()) + 1 if len(groups) else 0
+    weight = np.ones(len(groups)) if sample_weight is None else sample_weight
+    weight = np.where(rows, weight, 0.0)
+    counts = np.bincount(groups, weights=weight, minlength=n_groups)
+    hits = np.bincount(groups, weights=hit * weight, minlength=n_groups)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, hits / counts, np.nan)
+
+
 def rate_spread(hit, rows, groups, sample_weight=None):
     """Max - min over groups of the (weighted) mean of ``hit`` over ``rows``.
 
-    Groups without such rows are left out; 0 when none remain.
+    The one implementation of a rate spread (see :func:`group_rates`):
+    groups without such rows are left out; 0 when none remain.
     """
-    members = groups[rows]
-    weight = np.ones(len(members)) if sample_weight is None else sample_weight[rows]
-    counts = np.bincount(members, weights=weight)
-    hits = np.bincount(members, weights=hit[rows] * weight, minlength=len(counts))
-    rates = hits[counts > 0] / counts[counts > 0]
+    rates = group_rates(hit, rows, groups, sample_weight)
+    rates = rates[~np.isnan(rates)]
     return float(rates.max() - rates.min()) if len(rates) else 0.0
 
 
-def _one_vs_rest(y_true, y_pred, groups, n_classes, negatives, sample_weight=None):
-    """Largest spread over classes of one-vs-rest TPR (or FPR) across groups."""
-    classes = [1] if n_classes == 2 else range(n_classes)
-    return max(
-        rate_spread(
-            y_pred == c,
-            (y_true != c) if negatives else (y_true == c),
-            groups,
-            sample_weight,
-        )
-        for c in classes
-    )
+def _rated_classes(n_classes):
+    """The classes rated one-vs-rest: the positive one of a binary target."""
+    return [1] if n_classes <= 2 else range(n_classes)
+
+
+def _one_vs_rest(y_true, y_pred, negatives):
+    """``(hit, rows)`` of each class's one-vs-rest TPR (or FPR)."""
+    return [
+        (y_pred == c, (y_true != c) if negatives else (y_true == c))
+        for c in _rated_classes(_n_classes(y_true, y_pred))
+    ]
 
 
 def _n_classes(y_true, y_pred):
@@ -333,12 +385,8 @@ class TruePositiveRateParity(Constraint):
         # negatives still has a TPR.
         return label == 1 if n_classes == 2 else np.ones(len(group), dtype=bool)
 
-    def disparity(self, y_true, y_pred, groups, sample_weight=None):
-        n_classes = _n_classes(y_true, y_pred)
-        return _one_vs_rest(
-            y_true, y_pred, groups, n_classes, negatives=False,
-            sample_weight=sample_weight,
-        )  # fmt: skip
+    def rated_rows(self, y_true, y_pred):
+        return _one_vs_rest(y_true, y_pred, negatives=False)
 
 
 class FalsePositiveRateParity(Constraint):
@@ -346,6 +394,10 @@ class FalsePositiveRateParity(Constraint):
 
     The disparity is the FPR difference; the meta-loss compares the groups
     within each label, for the reason given in :class:`TruePositiveRateParity`.
+    On a multi-class target (measured, e.g. by
+    :func:`skforml.metrics.group_disparity`, but not trained for) the
+    disparity is the largest spread across groups of a class's one-vs-rest
+    FPR, the FPR half of :class:`EqualizedOdds`.
 
     Examples
     --------
@@ -373,8 +425,9 @@ class FalsePositiveRateParity(Constraint):
     def required(self, group, label, n_classes):
         return label == 0
 
-    def disparity(self, y_true, y_pred, groups, sample_weight=None):
-        return rate_spread(y_pred == 1, y_true == 0, groups, sample_weight)
+    def rated_rows(self, y_true, y_pred):
+        # Multi-class targets (measured only): each class's one-vs-rest FPR.
+        return _one_vs_rest(y_true, y_pred, negatives=True)
 
 
 class EqualizedOdds(Constraint):
@@ -402,12 +455,11 @@ class EqualizedOdds(Constraint):
     def cell_keys(self, group, label, n_classes):
         return _within_label(group, label, n_classes)
 
-    def disparity(self, y_true, y_pred, groups, sample_weight=None):
-        n_classes = _n_classes(y_true, y_pred)
-        return max(
-            _one_vs_rest(y_true, y_pred, groups, n_classes, False, sample_weight),
-            _one_vs_rest(y_true, y_pred, groups, n_classes, True, sample_weight),
-        )
+    def rated_rows(self, y_true, y_pred):
+        return [
+            *_one_vs_rest(y_true, y_pred, negatives=False),
+            *_one_vs_rest(y_true, y_pred, negatives=True),
+        ]
 
 
 class ErrorRateParity(Constraint):
@@ -431,9 +483,8 @@ class ErrorRateParity(Constraint):
     def cell_keys(self, group, label, n_classes):
         return group.copy(), np.zeros_like(group)
 
-    def disparity(self, y_true, y_pred, groups, sample_weight=None):
-        every = np.ones(len(y_true), bool)
-        return rate_spread(y_pred == y_true, every, groups, sample_weight)
+    def rated_rows(self, y_true, y_pred):
+        return [(y_pred == y_true, np.ones(len(y_true), bool))]
 
 
 class DemographicParity(Constraint):
@@ -443,7 +494,9 @@ class DemographicParity(Constraint):
     positive class, so a group's mean surrogate is one minus its soft
     selection rate and the worst-group lift raises the lowest selection rate.
     Defined for binary targets with ``sensitive_features``: with the classes
-    as groups, a selection rate per class is not a fairness notion.
+    as groups, a selection rate per class is not a fairness notion. On a
+    multi-class target (measured only) the disparity is the largest spread
+    across groups of a class's selection rate.
 
     Examples
     --------
@@ -480,9 +533,11 @@ class DemographicParity(Constraint):
         # The selection rate: the probability of the positive class.
         return proba[:, 1]
 
-    def disparity(self, y_true, y_pred, groups, sample_weight=None):
+    def rated_rows(self, y_true, y_pred):
+        # Multi-class targets (measured only): each class's selection rate.
         every = np.ones(len(y_true), bool)
-        return rate_spread(y_pred == 1, every, groups, sample_weight)
+        classes = _rated_classes(_n_classes(y_true, y_pred))
+        return [(y_pred == c, every) for c in classes]
 
 
 class ClassRecallParity(Constraint):
@@ -497,9 +552,13 @@ class ClassRecallParity(Constraint):
     def cell_keys(self, group, label, n_classes):  # pragma: no cover - not used
         return np.where(group == label, group, -1), np.zeros_like(group)
 
+    def rated_rows(self, y_true, y_pred):
+        return [(y_pred == y_true, np.ones(len(y_true), bool))]
+
     def disparity(self, y_true, y_pred, groups, sample_weight=None):
-        # Per-class recall: constant weights within a class change nothing.
-        return rate_spread(y_pred == y_true, np.ones(len(y_true), bool), y_true)
+        # The groups are the classes; constant weights within a class change
+        # nothing.
+        return super().disparity(y_true, y_pred, y_true)
 
 
 def constraint_names():

@@ -1,4 +1,8 @@
-"""Group fairness report for classifiers: accuracy and equal-opportunity gaps."""
+"""Group fairness report for classifiers: accuracy and equal-opportunity gaps.
+
+The per-group rates come from fairlearn's MetricFrame; the gaps are the
+constraints' disparities (:func:`~skforml.metrics.group_disparity`).
+"""
 
 from functools import partial
 
@@ -13,41 +17,11 @@ from fairlearn.metrics import (
 )
 from sklearn.metrics import accuracy_score, multilabel_confusion_matrix, recall_score
 from sklearn.utils import Bunch
-from sklearn.utils.multiclass import type_of_target, unique_labels
-from sklearn.utils.validation import check_consistent_length
 
-from ..checks._groups import sensitive_frame
-from ..checks._warnings import warn_if_indexes_differ
+from ._disparity import measured_disparity, notion
+from ._inputs import check_inputs, encode_labels
 
 __all__ = ["fairness_report"]
-
-
-def _check_labels(y, name):
-    """Return ``y`` as a 1-d array of class labels, or raise naming ``name``."""
-    array = np.asarray(y)
-    if array.ndim == 2 and array.shape[1] == 1:
-        array = array.ravel()
-    if array.ndim != 1:
-        raise ValueError(
-            f"{name} must be 1-dimensional, got an array of shape {array.shape}."
-        )
-    if array.size == 0:
-        raise ValueError(f"{name} is empty; at least one sample is required.")
-    if pd.isna(array.astype(object)).any():
-        raise ValueError(f"{name} contains missing values (NaN or None).")
-    kind = type_of_target(array)
-    if kind not in ("binary", "multiclass"):
-        raise ValueError(
-            f"{name} must hold class labels, but its values look {kind}; "
-            "fairness_report needs the predicted classes, not scores."
-        )
-    return array
-
-
-def _check_sensitive(sensitive_features):
-    """The groups as a Series (one column) or DataFrame with a fresh index."""
-    frame = sensitive_frame(sensitive_features)
-    return frame.iloc[:, 0] if frame.shape[1] == 1 else frame
 
 
 def _defined_if_any(metric, label):
@@ -115,11 +89,22 @@ def fairness_report(y_true, y_pred, *, sensitive_features=None, pos_label=None):
       spread of per-class recall, the metric of the FORML paper's image
       experiments; the estimator uses the classes as groups in the same way
       when none are given. ``pos_label`` is not used.
-    - **Multi-class target, sensitive_features given**: the TPR of a group
-      is its macro-averaged recall over the true classes present in the
-      group, FNR = 1 - TPR, and the FPR of a group is the mean, over the
-      classes with negatives in the group, of the one-vs-rest FPRs
-      P(pred = c | true != c) within the group.
+    - **Multi-class target, sensitive_features given**: in ``by_group``,
+      the TPR of a group is its macro-averaged recall over the true classes
+      present in the group, FNR = 1 - TPR, and the FPR of a group is the
+      mean, over the classes with negatives in the group, of the one-vs-rest
+      FPRs P(pred = c | true != c) within the group. ``tprd`` and ``fprd``
+      are not the spreads of these averages but the constraints' (what the
+      estimator optimises and reports in ``history_``): the largest, over
+      the classes c, of the spread across groups of the recall of c (of the
+      one-vs-rest FPR of c). Two groups with equal macro recall can have a
+      ``tprd`` of 1.
+
+    ``tprd`` and ``fprd`` (with sensitive features) equal
+    :func:`~skforml.metrics.group_disparity` with
+    ``constraint="true_positive_rate_parity"`` and
+    ``"false_positive_rate_parity"``, except that they are NaN when no group
+    has the rate.
 
     Parameters
     ----------
@@ -147,11 +132,14 @@ def fairness_report(y_true, y_pred, *, sensitive_features=None, pos_label=None):
         accuracy : float
             Accuracy over all rows.
         tprd : float
-            True-positive-rate difference: max - min of the per-group TPR.
+            True-positive-rate difference: max - min of the per-group TPR
+            (multi-class, with groups: of one class's recall, the largest).
         max_fnr : float
             Largest per-group false-negative rate.
         fprd : float
-            False-positive-rate difference: max - min of the per-group FPR.
+            False-positive-rate difference: max - min of the per-group FPR
+            (multi-class, with groups: of one class's one-vs-rest FPR, the
+            largest).
         max_fpr : float
             Largest per-group false-positive rate.
         by_group : DataFrame
@@ -174,7 +162,7 @@ def fairness_report(y_true, y_pred, *, sensitive_features=None, pos_label=None):
     b                  0.5  0.0      4
 
     """
-    y_true, y_pred, groups, classes = _check_inputs(
+    y_true, y_pred, groups, classes = check_inputs(
         y_true, y_pred, sensitive_features, pos_label
     )
     frame = _metric_frame(y_true, y_pred, groups, classes, pos_label)
@@ -192,53 +180,23 @@ def fairness_report(y_true, y_pred, *, sensitive_features=None, pos_label=None):
         {"accuracy": float, "tpr": float, "fnr": float, "fpr": float, "count": int}
     )
 
+    encoded = encode_labels(y_true, y_pred, classes, pos_label)
+
+    def gap(short_name, rate):
+        # NaN, not the constraint's 0, when no group has the rate.
+        if by_group[rate].isna().all():
+            return np.nan
+        return measured_disparity(notion(short_name), *encoded, groups)
+
     return Bunch(
         accuracy=float(frame.overall["accuracy"]),
-        tprd=_spread(by_group["tpr"]),
+        tprd=gap("tprd", "tpr"),
         max_fnr=_max(by_group["fnr"]),
-        fprd=_spread(by_group["fpr"]),
+        # Without groups, the FPR of a class is not a rate within a group.
+        fprd=_spread(by_group["fpr"]) if groups is None else gap("fprd", "fpr"),
         max_fpr=_max(by_group["fpr"]),
         by_group=by_group,
     )
-
-
-def _check_inputs(y_true, y_pred, sensitive_features, pos_label):
-    """Checked labels, groups (None: the classes) and the sorted classes."""
-    warn_if_indexes_differ(
-        y_true=y_true, y_pred=y_pred, sensitive_features=sensitive_features
-    )
-    y_true = _check_labels(y_true, "y_true")
-    y_pred = _check_labels(y_pred, "y_pred")
-    groups = (
-        None if sensitive_features is None else _check_sensitive(sensitive_features)
-    )
-    try:
-        check_consistent_length(y_true, y_pred, groups)
-    except ValueError as exc:
-        n_groups = "" if groups is None else f" and sensitive_features {len(groups)}"
-        raise ValueError(
-            "y_true, y_pred and sensitive_features must have the same number of "
-            f"samples; y_true has {len(y_true)}, y_pred {len(y_pred)}{n_groups}."
-        ) from exc
-    try:
-        classes = unique_labels(y_true, y_pred)
-    except ValueError as exc:
-        raise ValueError(
-            f"y_true and y_pred must hold labels of the same kind: {exc}"
-        ) from exc
-
-    if pos_label is not None:
-        if len(classes) > 2:
-            raise ValueError(
-                f"pos_label is only used for binary targets, but y_true and y_pred "
-                f"hold {len(classes)} classes; leave pos_label as None."
-            )
-        if len(classes) == 2 and pos_label not in classes:
-            raise ValueError(
-                f"pos_label={pos_label!r} is not one of the labels "
-                f"{classes.tolist()!r}."
-            )
-    return y_true, y_pred, groups, classes
 
 
 def _metric_frame(y_true, y_pred, groups, classes, pos_label):

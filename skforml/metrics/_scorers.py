@@ -1,8 +1,9 @@
 """Fairness scorers and a refit rule for scikit-learn's model selection.
 
-:func:`make_fairness_scorer` wraps fairlearn's disparity metrics as
-scikit-learn scorers that take ``sensitive_features`` through metadata
-routing, so ``GridSearchCV(scoring={...})`` measures them per fold.
+:func:`make_fairness_scorer` wraps the disparity of a fairness notion
+(:func:`~skforml.metrics.group_disparity`) as a scikit-learn scorer that
+takes ``sensitive_features`` through metadata routing, so
+``GridSearchCV(scoring={...})`` measures it per fold.
 :func:`best_within_tolerance` is a ``refit`` rule: the most accurate
 candidate whose mean disparity is within a tolerance.
 """
@@ -11,31 +12,47 @@ from numbers import Real
 
 import numpy as np
 import sklearn
-from fairlearn.metrics import (
-    demographic_parity_difference,
-    equalized_odds_difference,
-    false_positive_rate_difference,
-    true_positive_rate_difference,
-)
 from sklearn.metrics import make_scorer
+
+from ._disparity import group_disparity, notion, notion_names
 
 __all__ = ["FAIRNESS_METRICS", "best_within_tolerance", "make_fairness_scorer"]
 
-# Scorer name -> fairlearn metric; each is a max - min over the groups.
-FAIRNESS_METRICS = {
-    "tprd": true_positive_rate_difference,
-    "fprd": false_positive_rate_difference,
-    "equalized_odds": equalized_odds_difference,
-    "demographic_parity": demographic_parity_difference,
-}
+
+class DisparityMetric:
+    """``group_disparity`` of one notion: a picklable metric with a name."""
+
+    def __init__(self, constraint):
+        self.constraint = constraint
+        self.__name__ = f"group_disparity[{constraint}]"
+
+    def __call__(self, y_true, y_pred, *, sensitive_features, **kwargs):
+        return group_disparity(
+            y_true,
+            y_pred,
+            sensitive_features=sensitive_features,
+            constraint=self.constraint,
+            **kwargs,
+        )
+
+    def __repr__(self):
+        return self.__name__
+
+
+# Notion name -> metric, for every name (aliases and the short "tprd" and
+# "fprd" included) registered when skforml is imported; each is a max - min
+# over the groups, the constraint's disparity.
+FAIRNESS_METRICS = {name: DisparityMetric(name) for name in notion_names()}
 
 
 def make_fairness_scorer(metric, **kwargs):
     """A scikit-learn scorer of a group disparity that takes sensitive features.
 
-    The scorer predicts with the estimator and calls fairlearn's metric
-    directly (``tprd``: :func:`fairlearn.metrics.true_positive_rate_difference`,
-    and so on), several times faster than
+    The scorer predicts with the estimator and measures one notion with
+    :func:`~skforml.metrics.group_disparity` -- the constraint's disparity,
+    which equals fairlearn's metric of the same name on binary targets
+    (``"tprd"``: :func:`fairlearn.metrics.true_positive_rate_difference`, and
+    so on) -- several times faster than
     :func:`skforml.metrics.fairness_report`, which computes every rate.
     A disparity is better when lower, so the scorer returns *minus* the
     disparity, as scikit-learn maximises scores; ``cv_results_`` then holds
@@ -49,12 +66,16 @@ def make_fairness_scorer(metric, **kwargs):
 
     Parameters
     ----------
-    metric : {"tprd", "fprd", "equalized_odds", "demographic_parity"}
-        The disparity: true or false positive rate difference, equalized
-        odds difference (the larger of the two), or demographic parity
-        difference (of selection rates).
+    metric : str or Constraint
+        The notion, a name of the one vocabulary (see
+        :func:`~skforml.metrics.group_disparity`): a constraint name such as
+        ``"true_positive_rate_parity"``, ``"false_positive_rate_parity"``,
+        ``"equalized_odds"``, ``"error_rate_parity"`` or
+        ``"demographic_parity"``, an alias, your own registered constraint's
+        name, ``"tprd"`` or ``"fprd"`` (the first two), or an instance.
     **kwargs : dict
-        Passed to the fairlearn metric, e.g. ``pos_label`` for ``"tprd"``.
+        Passed to :func:`~skforml.metrics.group_disparity`, e.g.
+        ``pos_label``.
 
     Returns
     -------
@@ -75,11 +96,13 @@ def make_fairness_scorer(metric, **kwargs):
     -0.0
 
     """
-    if metric not in FAIRNESS_METRICS:
+    try:
+        notion(metric)
+    except ValueError:
         raise ValueError(
-            f"metric must be one of {sorted(FAIRNESS_METRICS)}, got {metric!r}."
-        )
-    scorer = make_scorer(FAIRNESS_METRICS[metric], greater_is_better=False, **kwargs)
+            f"metric must be one of {notion_names()} or a Constraint, got {metric!r}."
+        ) from None
+    scorer = make_scorer(DisparityMetric(metric), greater_is_better=False, **kwargs)
     if sklearn.get_config()["enable_metadata_routing"]:
         scorer.set_score_request(sensitive_features=True)
     return scorer

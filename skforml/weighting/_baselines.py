@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..fairness._constraints import group_rates, make_constraint
 from ._base import LOGIT_BOUND, Weighting
 
 BASELINES = {}
@@ -187,7 +188,9 @@ class LabelBiasWeighting(BaselineWeighting):
     lr : float
         Step ``eta`` of the multipliers.
     constraint : {"true_positive_rate_parity", "demographic_parity"}
-        Which rate the multipliers equalise.
+        Which rate the multipliers equalise: a constraint name (or alias) of
+        the one vocabulary, whose single hard rate is measured
+        (:meth:`~skforml.Constraint.rated_rows`).
 
     Attributes
     ----------
@@ -217,10 +220,9 @@ opportunity leaves every multiplier at 0."""
 
     @classmethod
     def from_estimator(cls, estimator):
-        # "equal_opportunity" is skforml 0.1's (and Jiang & Nachum's) name.
-        constraint = estimator.label_bias_constraint
-        if constraint == "equal_opportunity":
-            constraint = "true_positive_rate_parity"
+        # An alias ("equal_opportunity", skforml 0.1's and Jiang & Nachum's
+        # name) becomes the constraint's name.
+        constraint = make_constraint(estimator.label_bias_constraint).name
         return cls(estimator.label_bias_lr, constraint)
 
     def initial_logits(self, rows):
@@ -235,7 +237,6 @@ opportunity leaves every multiplier at 0."""
         super().start(rows, device)
         self.positive = torch.as_tensor(rows.y == 1, device=device)
         self.groups = torch.as_tensor(rows.groups, device=device)
-        self.membership = F.one_hot(self.groups, rows.n_groups).bool()
         self.multipliers = torch.zeros(
             rows.n_groups, dtype=torch.float64, device=device
         )
@@ -256,17 +257,18 @@ opportunity leaves every multiplier at 0."""
 
         True-positive-rate parity: ``TPR(all) - TPR(group k)``; demographic
         parity: ``P(yhat=1) - P(yhat=1 | group k)``, as in the authors' code.
-        A group with no row the rate is taken over has violation 0.
+        The rate is the constraint's (:meth:`~skforml.Constraint.rated_rows`),
+        per group by :func:`~skforml.fairness._constraints.group_rates`. A
+        group with no row the rate is taken over has violation 0.
         """
-        predicted = predicted_positive.to(self.membership.device).double()
-        if self.constraint == "demographic_parity":
-            rows, members = torch.ones_like(self.positive), self.membership
-        else:
-            rows, members = self.positive, self.membership & self.positive[:, None]
-        overall = predicted[rows].mean()
-        counts = members.sum(dim=0)
-        rates = (members * predicted[:, None]).sum(dim=0) / counts.clamp(min=1)
-        return torch.where(counts > 0, overall - rates, torch.zeros_like(rates))
+        y_true = self.positive.cpu().numpy().astype(np.int64)  # binary: y = positive
+        y_pred = predicted_positive.cpu().numpy().astype(np.int64)
+        ((hit, rows),) = make_constraint(self.constraint).rated_rows(y_true, y_pred)
+        overall = group_rates(hit, rows, np.zeros(len(rows), dtype=np.int64))[0]
+        groups = self.groups.cpu().numpy()
+        rates = group_rates(hit, rows, groups, n_groups=self.multipliers.numel())
+        violations = np.where(np.isnan(rates), 0.0, overall - rates)
+        return torch.as_tensor(violations, device=self.multipliers.device)
 
     def begin_fit(self, net, dataset):
         self.train_data = dataset

@@ -4,6 +4,7 @@ import pytest
 from fairlearn.metrics import equal_opportunity_difference
 from sklearn.metrics import recall_score
 
+from skforml import TruePositiveRateParity
 from skforml.metrics import fairness_report
 
 # Binary toy data, two groups of four rows.
@@ -123,7 +124,7 @@ def test_multiclass_without_groups_matches_sklearn_recall():
     assert report.tprd == pytest.approx(recalls.max() - recalls.min())
 
 
-def test_multiclass_with_groups_macro_rates():
+def test_multiclass_with_groups_macro_rates_and_one_vs_rest_gaps():
     # Group 0: true 0 0 1, pred 0 1 1. Recall: class 0 1/2, class 1 1 -> 3/4.
     #   One-vs-rest FPR over classes 0, 1, 2: 0/1, 1/2, 0/3 -> mean 1/6.
     # Group 1: true 1 2 2, pred 1 2 0. Recall: class 1 1, class 2 1/2 -> 3/4.
@@ -138,9 +139,29 @@ def test_multiclass_with_groups_macro_rates():
     np.testing.assert_allclose(by_group["fnr"], [0.25, 0.25])
     np.testing.assert_allclose(by_group["fpr"], [1 / 6, 1 / 9])
     np.testing.assert_allclose(by_group["accuracy"], [2 / 3, 2 / 3])
+    # The gaps are the constraints' (what the estimator optimises), per
+    # class and then the largest, not spreads of the macro averages above:
+    # recall of class 0 only in group 0, of class 1 1 vs 1, of class 2 only
+    # in group 1 -> 0; FPR of class 0 0 vs 1/3, of class 1 1/2 vs 0, of
+    # class 2 0 vs 0 -> 1/2 (the spread of the means: 1/6 - 1/9).
     assert report.tprd == pytest.approx(0.0)
-    assert report.fprd == pytest.approx(1 / 6 - 1 / 9)
+    assert report.fprd == pytest.approx(1 / 2)
     assert report.max_fpr == pytest.approx(1 / 6)
+
+
+def test_multiclass_tprd_is_the_largest_gap_of_one_class_recall():
+    # Both groups' macro recall is 1/3, but class 0's recall is 1 vs 0: the
+    # constraints' TPR difference is 1 (the spread of macro recall says 0).
+    y_true = [0, 1, 2, 0, 1, 2]
+    y_pred = [0, 2, 1, 1, 1, 1]
+    groups = [0, 0, 0, 1, 1, 1]
+    report = fairness_report(y_true, y_pred, sensitive_features=groups)
+    np.testing.assert_allclose(report.by_group["tpr"], [1 / 3, 1 / 3])
+    assert report.tprd == pytest.approx(1.0)
+    groups = np.asarray(groups)
+    assert report.tprd == TruePositiveRateParity().disparity(
+        np.asarray(y_true), np.asarray(y_pred), groups
+    )
 
 
 def test_dataframe_groups_are_intersectional():

@@ -1,3 +1,4 @@
+import pickle
 import time
 
 import numpy as np
@@ -13,7 +14,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
+from skforml import Constraint
 from skforml.datasets import make_biased_classification
+from skforml.fairness._constraints import make_constraint
 from skforml.metrics import (
     FAIRNESS_METRICS,
     best_within_tolerance,
@@ -89,12 +92,56 @@ def test_scorer_requests_sensitive_features_only_with_routing(data):
 def test_unknown_metric_raises():
     with pytest.raises(ValueError, match="metric must be one of .* got 'tpr'"):
         make_fairness_scorer("tpr")
+    # The constraints' names (and aliases) and skforml 0.1's short names.
     assert sorted(FAIRNESS_METRICS) == [
         "demographic_parity",
+        "equal_opportunity",
         "equalized_odds",
+        "error_rate_parity",
+        "false_positive_rate_parity",
         "fprd",
         "tprd",
+        "true_positive_rate_parity",
     ]
+
+
+@pytest.mark.parametrize("name", sorted(FAIRNESS_METRICS))
+def test_every_scorer_is_the_constraints_disparity(data, routing, name):
+    X, y, groups = data
+    clf = LogisticRegression().fit(X, y)
+    short = {"tprd": "true_positive_rate_parity", "fprd": "false_positive_rate_parity"}
+    constraint = make_constraint(short.get(name, name))
+    expected = constraint.disparity(y, clf.predict(X), groups)
+    assert expected > 0
+    scorer = make_fairness_scorer(name)
+    assert scorer(clf, X, y, sensitive_features=groups) == -expected
+    assert FAIRNESS_METRICS[name](
+        y, clf.predict(X), sensitive_features=groups
+    ) == pytest.approx(expected)
+    # Picklable (GridSearchCV keeps its scorer), and named in its repr.
+    assert name in repr(pickle.loads(pickle.dumps(scorer)))
+
+
+def test_a_users_constraint_is_a_scorer_by_name(data, routing):
+    X, y, groups = data
+    clf = LogisticRegression().fit(X, y)
+    y_pred = clf.predict(X)
+
+    class NegativePredictiveParity(Constraint):
+        """Test-only: equal rates of predicted negatives among the negatives."""
+
+        name = "test_only_negative_rate_parity"
+
+        def cell_keys(self, group, label, n_classes):
+            return group * n_classes + label, label.copy()
+
+        def rated_rows(self, y_true, y_pred):
+            return [(y_pred == 0, y_true == 0)]
+
+    scorer = make_fairness_scorer("test_only_negative_rate_parity")
+    # One minus the FPR: the same spread as the FPR's.
+    expected = false_positive_rate_difference(y, y_pred, sensitive_features=groups)
+    assert -scorer(clf, X, y, sensitive_features=groups) == pytest.approx(expected)
 
 
 # Fits record the groups they were scored with: GridSearchCV clones, so the
