@@ -18,6 +18,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_random_state
 from torch import nn
 
+from ._distributed import data_fingerprint, data_parallel
 from ._module import MLP
 from .checks._arguments import (
     check_device,
@@ -32,6 +33,7 @@ from .checks._arguments import (
 )
 from .checks._groups import encode_sensitive_features, stratum_ids
 from .checks._warnings import warn_if_sensitive_features_missing
+from .engines._engines import ENGINES
 from .fairness._constraints import make_constraint, measured_constraint
 from .training._callbacks import ToleranceResolutionWarning
 from .training._data import (
@@ -154,17 +156,35 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
         validation_set=None,
     ):
         """Fit the network on weighted rows (see the subclasses' ``fit``)."""
-        device = check_device(self.device)
+        # Under torchrun (or in an initialised process group) every rank
+        # trains on its shard of each batch: see skforml._distributed.
+        parallel, device = data_parallel(check_device(self.device))
+        self._parallel = parallel
         check_index_alignment(X, y, sensitive_features, sample_weight=sample_weight)
         continuing = self.warm_start and hasattr(self, "net_")
-        data = self._check_fit_data(X, y, sensitive_features, sample_weight, continuing)
+        try:
+            data = self._check_fit_data(
+                X, y, sensitive_features, sample_weight, continuing
+            )
+        except Exception as error:
+            # The other ranks wait in agree(): they fail too, never hang.
+            parallel.fail("the data", error)
+            raise
+        parallel.agree("the data", data_fingerprint(data))
         if continuing:
             self._check_continuation(data)
             self._torch_seed += 1
+            self.net_.parallel_ = parallel
             return self._train(data.X, data.y)
         self.classes_ = data.classes
         self.groups_ = data.group_names
-        rng = check_random_state(self.random_state)
+        random_state = self.random_state
+        if parallel.distributed and not isinstance(random_state, Integral):
+            # Ranks drawing their own split and seeds would train apart.
+            random_state = parallel.common(
+                check_random_state(random_state).randint(2**31 - 1)
+            )
+        rng = check_random_state(random_state)
         constraint = make_constraint(self._split_constraint())
         validation = self._validation_rows(data, constraint, validation_set, rng)
         seeds = rng.randint(2**31 - 1, size=4)
@@ -175,7 +195,10 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
             net = self._build_net(device, data.n_classes, shuffle_seed)
             net.set_params(**self._net_parts(data, validation, constraint))
             net.initialize()
+        parallel.broadcast_module(net.module_)
+        net.parallel_ = parallel
         self._configure_net(net, data, validation, constraint, weighting_seed)
+        self._check_engine_is_data_parallel(net)
         self.net_, self._validation = net, validation
         return self._train(data.X, data.y)
 
@@ -347,7 +370,9 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
         if len(validation.y) and net.engine_ is not None:
             batches = ValidationBatches(
                 torch.as_tensor(validation.part(monitor=False)[3]),
-                self.validation_batch_size or self.batch_size,
+                # Per rank, as batch_size: each takes a shard of the batch.
+                (self.validation_batch_size or self.batch_size)
+                * self._parallel.world_size,
                 validation.min_group_samples,
                 torch.Generator().manual_seed(seed),
             )
@@ -356,6 +381,19 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
     def _meta_gradient(self):
         """The net's ``meta_gradient``: an engine name, class or factory."""
         return "auto"
+
+    def _check_engine_is_data_parallel(self, net):
+        engine = ENGINES.get(net.engine_, net.engine_)
+        if self._parallel.distributed and not getattr(engine, "data_parallel", True):
+            name = getattr(engine, "name", None) or type(engine).__name__
+            raise ValueError(
+                f"The meta step's engine {name!r} differentiates through the "
+                "lookahead by autograd, which cannot be split across the "
+                f"{self._parallel.world_size} processes of this fit: use "
+                "meta_gradient='auto' with lookahead_steps=1 (a module with "
+                "BatchNorm layers in train mode needs the autograd engine, so "
+                "put them in eval mode or fit on one process)."
+            )
 
     def _lookahead_lr(self):
         return self.lr
@@ -391,7 +429,8 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
                 index=torch.from_numpy(validation.train_index),
             )
         try:
-            with self._seeded_torch(net.device):
+            # Each rank draws its own dropout masks.
+            with self._seeded_torch(net.device, offset=net.parallel_.rank):
                 # skorch ends training on KeyboardInterrupt and keeps the model
                 # fitted so far; the weights so far are kept below as well.
                 # A warm start runs the current max_epochs, not the value the
@@ -415,11 +454,11 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
             )
 
     @contextlib.contextmanager
-    def _seeded_torch(self, device):
+    def _seeded_torch(self, device, offset=0):
         """Seed torch's global generator without leaking it to the caller."""
         devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(self._torch_seed)
+            torch.manual_seed(self._torch_seed + offset)
             yield
 
     def _build_net(self, device, n_classes, shuffle_seed):
@@ -449,6 +488,8 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
             iterator_train=batch_loader,
             iterator_train__shuffle=True,
             iterator_train__seed=shuffle_seed,
+            iterator_train__rank=self._parallel.rank,
+            iterator_train__world_size=self._parallel.world_size,
             iterator_valid=batch_loader,
             iterator_valid__with_rows=False,
             # Prediction has no per-row state: large batches are just faster.
@@ -485,6 +526,7 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
         if average is not None:
             self.weighted_loss_ema_[train_index] = average.cpu().numpy()
         self.history_ = net.history
+        self.world_size_ = net.parallel_.world_size
         selector = dict(net.callbacks_).get("epoch_selector")
         selected = getattr(selector, "best_epoch_", None)
         selected = selected if self._selects_epoch() else None

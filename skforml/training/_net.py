@@ -23,6 +23,7 @@ from skorch.helper import predefined_split
 from skorch.utils import to_tensor
 from torch import nn
 
+from .._distributed import SingleProcess
 from ..engines._engines import Engine, at_least_float32, choose_engine, run_engine
 from ..fairness._constraints import Constraint
 from ..fairness._objectives import Objective
@@ -274,18 +275,25 @@ class FORMLNet(NeuralNetClassifier):
         """
         self._set_training(True)
         X, y, rows = (self._to_device(t) for t in batch)
+        parallel = self.parallel_
+        # In a data-parallel fit, rows of every rank: the weights are those
+        # of the global batch (see skforml._distributed).
+        rows, shard, sizes = parallel.global_batch(rows)
         if self.engine_ is None:
             p = self.weighting_.batch_weights(rows)
             logits = self.infer(X, **fit_params)
             losses = self.get_row_losses(logits, y)
-            loss = (p * losses).sum()
+            loss = (p[shard] * losses).sum()
             loss.backward()
+            all_losses = parallel.gather(losses.detach(), sizes)
         else:
             with self._autocast():
-                logits, losses, p = self._meta_step(X, y, rows)
-            loss = (p * losses).sum()
-        self.loss_average_.record(rows, p, losses)
-        return {"loss": loss.detach(), "y_pred": logits.detach()}
+                step = self._meta_step(X, y, rows, shard, sizes)
+            logits, losses, p, all_losses = step
+            loss = (p[shard] * losses).sum()
+        loss = parallel.sum_gradients(self.module_, loss)
+        self.loss_average_.record(rows, p, all_losses)
+        return {"loss": loss.detach(), "y_pred": logits.detach(), "rows": len(rows)}
 
     def _to_device(self, data):
         # Asynchronous: a blocking host-to-device copy waits for the device.
@@ -325,7 +333,9 @@ class FORMLNet(NeuralNetClassifier):
             entries.append(self.history[-1]["batches"][-1])
             losses.append(step["loss"])
             self.history.record_batch(prefix + "_loss", step["loss"])
-            self.history.record_batch(prefix + "_batch_size", get_len(batch[0]))
+            # A data-parallel step's rows are those of every rank.
+            rows = step.get("rows", get_len(batch[0]))
+            self.history.record_batch(prefix + "_batch_size", rows)
             self.notify("on_batch_end", batch=batch, training=training, **step)
         if losses:
             values = torch.stack([at_least_float32(v) for v in losses]).tolist()
@@ -333,7 +343,8 @@ class FORMLNet(NeuralNetClassifier):
                 entry[prefix + "_loss"] = value
         self.history.record(prefix + "_batch_count", len(entries))
 
-    def _meta_step(self, X, y, rows):
+    def _meta_step(self, X, y, rows, shard, sizes):
+        parallel = self.parallel_
         engine = run_engine(
             self.engine_,
             self.module_,
@@ -343,20 +354,38 @@ class FORMLNet(NeuralNetClassifier):
             self._validation_batch(),
             self.meta_objective_,
             self._row_loss,
+            parallel=parallel,
         )
         p = self.weighting_.lookahead_weights(rows)
-        d, meta_loss = engine.directional_derivatives(p)
+        d, meta_loss = engine.directional_derivatives(p[shard])
+        losses = engine.losses.detach()
+        if parallel.distributed:
+            # d of every row of the global batch: each rank then takes the
+            # same weight step (normaliser, centring, RMS scale).
+            d, losses = parallel.gather(torch.stack([d, losses.to(d)], 1), sizes).T
         p = self.weighting_.update(rows, d, p)
-        engine.apply(p)
+        engine.apply(p[shard])
         # Summed on the device and read once per epoch: no host sync per step.
         self.meta_loss_sum_ = self.meta_loss_sum_ + meta_loss
         self.meta_loss_count_ += 1
-        return engine.logits, engine.losses, p
+        return engine.logits, engine.losses, p, losses
 
     def _validation_batch(self):
+        """The next validation batch: this rank's rows, everyone's labels and strata."""
         index = self.validation_batches_.next_index()
         index = index.to(self.device, non_blocking=True)
-        return tuple(t[index] for t in self.validation_)
+        X_val, y_val, strata_val = self.validation_
+        shard = index[self.parallel_.shard(len(index))]
+        return X_val[shard], y_val[index], strata_val[index]
+
+    @property
+    def parallel_(self):
+        """The processes of the fit (:mod:`skforml._distributed`); one by default."""
+        return self.__dict__.get("_parallel") or SingleProcess()
+
+    @parallel_.setter
+    def parallel_(self, parallel):
+        self._parallel = parallel
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         self.weighting_.begin_fit(self, X)
