@@ -126,24 +126,24 @@ class ProcessGroup(SingleProcess):
 
         Every rank computes the same function of the gathered rows, so each
         holds the exact gradient of its own rows and the other ranks' rows
-        are constants here.
+        are constants here. The rows travel in an all-reduce of a zero
+        buffer (adding zeros is exact): on gloo it is several times faster
+        than an all-gather of small tensors.
         """
-        capacity = max(sizes)
-        padded = tensor.detach().new_zeros((capacity, *tensor.shape[1:]))
-        padded[: len(tensor)] = tensor.detach()
-        parts = [torch.empty_like(padded) for _ in range(self.world_size)]
-        dist.all_gather(parts, padded)
-        parts = [part[:size] for part, size in zip(parts, sizes)]
-        parts[self.rank] = tensor
-        return torch.cat(parts)
+        start = sum(sizes[: self.rank])
+        stop = start + len(tensor)
+        full = tensor.detach().new_zeros((sum(sizes), *tensor.shape[1:]))
+        full[start:stop] = tensor.detach()
+        dist.all_reduce(full)
+        if tensor.requires_grad:
+            full = torch.cat([full[:start], tensor, full[stop:]])
+        return full
 
     def global_batch(self, rows):
-        count = torch.tensor([len(rows)], device=rows.device)
-        counts = [torch.empty_like(count) for _ in range(self.world_size)]
-        dist.all_gather(counts, count)
-        sizes = torch.cat(counts).tolist()
-        start = sum(sizes[: self.rank])
-        return self.gather(rows, sizes), slice(start, start + len(rows)), sizes
+        # The batch iterators hand every rank the rows of the whole global
+        # batch with its own shard of the inputs (see training._data).
+        shard = self.shard(len(rows))
+        return rows, shard, shard_sizes(len(rows), self.world_size)
 
     def sum_gradients(self, module, loss):
         # Every trainable parameter takes part, a missing .grad as zeros, so

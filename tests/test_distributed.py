@@ -371,16 +371,20 @@ def test_shards_cover_a_global_batch_in_rank_order():
 @pytest.mark.parametrize("n_rows", [10, 64, 65, 67, 100])
 def test_ranks_shards_are_the_batches_of_one_process(n_rows):
     order = torch.randperm(n_rows, generator=torch.Generator().manual_seed(0))
-    one = [positions for _, positions in sharded_batches(order, 8)]
+    one = [rows for _, _, rows in sharded_batches(order, 8)]
     shards = [list(sharded_batches(order, 4, rank, 2)) for rank in range(2)]
     assert len(shards[0]) == len(shards[1]) == n_global_batches(n_rows, 4, 2)
     for batch, (first, second) in zip(one, zip(*shards)):
-        # A global batch is one process's batch; each rank reads its slice.
+        # A global batch is one process's batch; each rank reads its slice
+        # and knows the rows of the whole batch.
         torch.testing.assert_close(torch.cat([first[1], second[1]]), batch)
-        assert first[1].tolist() == order[first[0] : first[0] + len(first[1])].tolist()
+        torch.testing.assert_close(first[2], batch)
+        torch.testing.assert_close(second[2], batch)
+        start, positions, _ = second
+        assert positions.tolist() == order[start : start + len(positions)].tolist()
     # A last global batch with fewer rows than ranks is skipped.
     skipped = n_rows % 8 if 0 < n_rows % 8 < 2 else 0
-    assert sum(len(p) for s in shards for _, p in s) == n_rows - skipped
+    assert sum(len(p) for s in shards for _, p, _ in s) == n_rows - skipped
 
 
 def test_one_process_has_no_collectives():

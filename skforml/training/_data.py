@@ -91,13 +91,13 @@ class BatchIterator:
         n_rows = len(self.dataset)
         order = row_order(n_rows, self.shuffle, self.generator)
         batches = sharded_batches(order, self.batch_size, self.rank, self.world_size)
-        for start, positions in batches:
+        for start, positions, rows in batches:
             if not self.shuffle and self.dataset.index is None:
                 # Contiguous slices are views: no copy at prediction time.
                 X, y = self.dataset.batch(slice(start, start + len(positions)))
             else:
                 X, y = self.dataset.batch(positions)
-            yield (X, y, positions) if self.with_rows else (X, y)
+            yield (X, y, rows) if self.with_rows else (X, y)
 
 
 def row_order(n_rows, shuffle, generator):
@@ -115,20 +115,23 @@ def n_global_batches(n_rows, batch_size, world_size=1):
 
 
 def sharded_batches(order, batch_size, rank=0, world_size=1):
-    """``(start, positions)`` of ``rank``'s shard of each global batch of ``order``.
+    """``(start, positions, rows)`` of ``rank``'s shard of each global batch.
 
     Global batches take ``batch_size * world_size`` rows of ``order`` in
     turn (the batches of one process with that batch size) and rank ``r``
-    takes the ``r``-th of their near-equal shards. A last global batch with
-    fewer rows than ranks would leave a rank without rows: it is skipped
-    (at most ``world_size - 1`` rows of a pass).
+    takes the ``r``-th of their near-equal shards: ``positions`` from
+    ``start`` in ``order``. ``rows`` are the positions of the whole global
+    batch, which every rank needs for the weights, without asking the other
+    ranks. A last global batch with fewer rows than ranks would leave a
+    rank without rows: it is skipped (at most ``world_size - 1`` rows of a
+    pass).
     """
     step = batch_size * world_size
     for index in range(n_global_batches(len(order), batch_size, world_size)):
         start = index * step
-        size = min(step, len(order) - start)
-        first, stop = shard_bounds(size, world_size, rank)
-        yield start + first, order[start + first : start + stop]
+        rows = order[start : start + step]
+        first, stop = shard_bounds(len(rows), world_size, rank)
+        yield start + first, rows[first:stop], rows
 
 
 # ------------------------------------------------------------ torch Datasets
@@ -178,6 +181,17 @@ class DatasetRows(Dataset):
         y = self.y[row] if self.y is not None else 0
         return item_input(self.dataset[row]), y, position
 
+    def __getitems__(self, positions):
+        # A DataLoader's fetch of a whole batch: a rank's shard brings the
+        # global batch's rows along to the collate function.
+        items = _Items(self[position] for position in positions)
+        items.rows = getattr(positions, "rows", None)
+        return items
+
+
+class _Items(list):
+    """A batch's items, and the global batch's rows (None on one process)."""
+
 
 class _Collate:
     """``default_collate``; drops the positions for validation and prediction."""
@@ -187,6 +201,9 @@ class _Collate:
 
     def __call__(self, items):
         batch = default_collate(items)
+        rows = getattr(items, "rows", None)
+        if rows is not None:
+            batch = [*batch[:2], rows]
         return batch if self.with_rows else batch[:2]
 
 
@@ -253,10 +270,21 @@ class _ShardedBatchSampler(Sampler):
 
     def __iter__(self):
         order = row_order(self.n_rows, self.shuffle, self.generator)
-        for _, positions in sharded_batches(
+        for _, positions, rows in sharded_batches(
             order, self.batch_size, self.rank, self.world_size
         ):
-            yield positions.tolist()
+            if self.world_size == 1:
+                yield positions.tolist()
+            else:
+                yield _ShardPositions(positions.tolist(), rows)
+
+
+class _ShardPositions(list):
+    """A rank's item positions, carrying the global batch's ``rows``."""
+
+    def __init__(self, positions, rows):
+        super().__init__(positions)
+        self.rows = rows
 
 
 def dataset_targets(dataset, num_workers=0):
