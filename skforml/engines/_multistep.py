@@ -25,8 +25,8 @@ class MultiStepEngine(Engine):
 
     data_parallel = False
 
-    def __init__(self, *args, steps=2, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args, steps=2):
+        super().__init__(*args)
         self.steps = steps
         self.logits = self.module(self.X)
         self.losses = self.row_loss(self.logits, self.y)
@@ -73,8 +73,8 @@ class MultiStep:
 
     data_parallel = False
 
-    def __call__(self, *args, **kwargs):
-        return MultiStepEngine(*args, steps=self.steps, **kwargs)
+    def __call__(self, *args):
+        return MultiStepEngine(*args, steps=self.steps)
 
     def __eq__(self, other):
         return isinstance(other, MultiStep) and other.steps == self.steps
