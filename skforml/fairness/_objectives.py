@@ -280,6 +280,9 @@ class ConstrainedObjective(Objective):
         self.row_loss = row_loss
         self.stratum_weight = stratum_weight
         self.cell_of_stratum = torch.as_tensor(spec.cell_of_stratum, device=device)
+        # cell_rates' index and row mask per stratum, looked up once per step.
+        self.index_of_stratum = self.cell_of_stratum.clamp(min=0)
+        self.inside_of_stratum = (self.cell_of_stratum >= 0).to(stratum_weight.dtype)
         bucket_of_cell = torch.as_tensor(spec.bucket_of_cell, device=device)
         self.n_cells = spec.n_cells
         self.n_buckets = int(spec.bucket_of_cell.max()) + 1
@@ -296,14 +299,20 @@ class ConstrainedObjective(Objective):
 
     def penalties(self, proba, y, strata, weights=None):
         """``P_b`` (with the lift) of every bucket, from class probabilities."""
-        cells = self.cell_of_stratum[strata]
         if weights is None:
             weights = self.stratum_weight[strata]
         values = self.constraint.rate_values(proba, y)
         if self.surrogate == "log_rate":
             # float32 probabilities of 1e-30 and below are hopeless rows anyway.
             values = torch.log(values.clamp(min=1e-30))
-        means, mass = cell_rates(values, cells, weights, self.n_cells)
+        # cell_rates, from the tables: the same sums with fewer operations.
+        index = self.index_of_stratum[strata]
+        inside = self.inside_of_stratum[strata].to(values.dtype) * weights.to(
+            values.dtype
+        )
+        mass = values.new_zeros(self.n_cells).index_add(0, index, inside)
+        sums = values.new_zeros(self.n_cells).index_add(0, index, values * inside)
+        means = sums / mass.clamp(min=1e-12)
         moments, pooled = rate_moments(means, mass, self.buckets)
         terms = moments.abs()
         if self.worst_group_lift:

@@ -14,6 +14,7 @@ nothing in the step reads a value back to the host, and the batch losses are
 read once per epoch (:meth:`FORMLNet.run_single_epoch`).
 """
 
+import contextlib
 import copy
 
 import torch
@@ -308,9 +309,10 @@ class FORMLNet(NeuralNetClassifier):
 
     def _autocast(self):
         dtype = self.autocast_dtype_
-        return torch.autocast(
-            torch.device(self.device).type, dtype=dtype, enabled=dtype is not None
-        )
+        if dtype is None:
+            # No context to build: it is entered on every step.
+            return contextlib.nullcontext()
+        return torch.autocast(torch.device(self.device).type, dtype=dtype)
 
     def infer(self, x, **fit_params):
         """Run skorch's forward, under autocast with mixed precision (float32 out)."""

@@ -302,13 +302,18 @@ class FORMLWeights(Weighting):
         # scale; a meta-gradient that overflowed (e.g. unscaled features of
         # ~1e15 overflow the float32 lookahead) carries no direction, and the
         # weights of the batch stay as they are.
-        live = torch.isfinite(direction.pow(2).sum()).expand_as(direction)
-        if self.log_prior is not None:
-            live = live & (self.log_prior[rows] > -torch.inf)
-        direction = torch.where(live, direction, torch.zeros_like(direction))
+        square = direction.pow(2).sum()
+        finite = torch.isfinite(square)
+        if self.log_prior is None:
+            # Every row is live: the mask and its count are the batch's.
+            direction = torch.where(finite, direction, 0.0)
+            batch_square = torch.where(finite, square, 0.0) / len(direction)
+        else:
+            live = finite & (self.log_prior[rows] > -torch.inf)
+            direction = torch.where(live, direction, 0.0)
+            batch_square = direction.pow(2).sum() / live.sum().clamp(min=1)
         self.n_steps += 1
         decay = GRADIENT_SCALE_DECAY
-        batch_square = direction.pow(2).sum() / live.sum().clamp(min=1)
         self.mean_square.mul_(decay).add_((1 - decay) * batch_square)
         scale = (self.mean_square / (1 - decay**self.n_steps)).sqrt() + 1e-12
         rate = self.meta_lr * self.strength
