@@ -141,6 +141,10 @@ class ReweightedClassifier(BaseReweightingClassifier):
         given).
     net_ : FORMLNet
         The fitted skorch net.
+    world_size_ : int
+        Number of processes the fit trained on: 1, or the ranks of a
+        data-parallel fit under ``torchrun`` (see the user guide's "Several
+        processes and GPUs").
     history_ : skorch.History
         Per-epoch log: ``train_loss``, ``weight_ess``, ``dur`` (and
         ``meta_loss``, the mean validation loss, for

@@ -281,6 +281,10 @@ class FORMLClassifier(BaseReweightingClassifier):
         FPR and TPR gaps); ``multipliers`` (the constrained objective's, one
         per rate); ``meta_strength`` (the paper's meta-losses with a
         tolerance: the controller's multiplier of ``meta_lr``); ``dur``.
+    world_size_ : int
+        Number of processes the fit trained on: 1, or the ranks of a
+        data-parallel fit under ``torchrun`` (see the user guide's "Several
+        processes and GPUs").
     best_epoch_ : int
         The epoch whose network and weights the estimator holds: the one
         selected under ``tolerance``, else the last.

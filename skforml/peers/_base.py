@@ -80,6 +80,10 @@ FITTED_ATTRIBUTES = """\
         Name of each sensitive group.
     net_ : FORMLNet
         The fitted skorch net (its ``peer_loss_`` holds the library's loss).
+    world_size_ : int
+        Number of processes the fit trained on: 1, or the ranks of a
+        data-parallel fit under ``torchrun`` (see the user guide's "Several
+        processes and GPUs").
     history_ : skorch.History
         Per-epoch log: ``train_loss`` (the library's loss, fairness term
         included), ``dur``.
