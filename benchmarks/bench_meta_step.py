@@ -1,9 +1,10 @@
 """Seconds per epoch of FORML's meta step against plain skorch training.
 
 For each data set (an Adult-sized table of 20k rows x 100 features, and
-scikit-learn's digits), hidden width (64, 256, 1024) and validation batch
-size (equal to and half of the training batch), it times, interleaved and as
-the median of several repeats:
+scikit-learn's digits) and hidden width (64, the default, 256, 1024) of the
+MLP, for ``SmallCNN`` on the digits as 8x8 images (4 copies, 7,188 images),
+and for validation batches equal to and half of the training batch, it
+times, interleaved and as the median of several repeats:
 
 (a) a plain ``skorch.NeuralNetClassifier`` with the same module and data,
 (b) skforml with ``meta_lr=0`` (uniform weights, skforml's data loading),
@@ -32,7 +33,7 @@ import torch
 from sklearn.datasets import load_digits, make_classification
 from skorch import NeuralNetClassifier
 
-from skforml import MLP, FORMLClassifier
+from skforml import MLP, FORMLClassifier, SmallCNN
 
 BATCH_SIZE = 128
 # Peak memory is measured at a larger batch, where the per-step graphs (and
@@ -48,16 +49,29 @@ def make_data(name, n_rows=20_000):
     else:
         X, y = load_digits(return_X_y=True)
         X = X / 16.0
+        if name == "digits-cnn":
+            X, y = np.tile(X.reshape(-1, 1, 8, 8), (4, 1, 1, 1)), np.tile(y, 4)
     groups = (np.arange(len(y)) % 3 == 0).astype(int)
     return X.astype(np.float32), y.astype(np.int64), groups
 
 
+def module_of(X, y, width):
+    """The module and its parameters: SmallCNN for images, else the MLP."""
+    n_classes = len(np.unique(y))
+    if X.ndim == 4:
+        return SmallCNN, {"n_classes": n_classes}
+    return MLP, {
+        "n_features": X.shape[1],
+        "n_classes": n_classes,
+        "hidden_layer_sizes": (width,),
+    }
+
+
 def plain_skorch(X, y, width, epochs):
+    module, params = module_of(X, y, width)
     net = NeuralNetClassifier(
-        MLP,
-        module__n_features=X.shape[1],
-        module__n_classes=len(np.unique(y)),
-        module__hidden_layer_sizes=(width,),
+        module,
+        **{f"module__{key}": value for key, value in params.items()},
         criterion=torch.nn.CrossEntropyLoss,
         optimizer=torch.optim.Adam,
         lr=1e-3,
@@ -74,8 +88,10 @@ def plain_skorch(X, y, width, epochs):
 
 
 def skforml_fit(X, y, groups, width, epochs, batch_size=BATCH_SIZE, **params):
+    module, module_params = module_of(X, y, width)
     clf = FORMLClassifier(
-        hidden_layer_sizes=(width,),
+        module=module,
+        module_params=module_params,
         max_epochs=epochs,
         batch_size=batch_size,
         random_state=0,
@@ -155,12 +171,17 @@ def peak_memory(dataset, width, method):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--threads", type=int, default=1,
+        help="torch threads (1: steadier ratios on a shared machine)",
+    )  # fmt: skip
     parser.add_argument("--memory-child")
     parser.add_argument("--memory-only", action="store_true")
     args = parser.parse_args(argv)
     if args.memory_child:
         return peak_memory_child(args.memory_child)
     warnings.simplefilter("ignore")
+    torch.set_num_threads(args.threads)
     widths = (64,) if args.quick else (64, 256, 1024)
     repeats, epochs = (1, 2) if args.quick else (3, 3)
     print(
@@ -174,9 +195,10 @@ def main(argv=None):
     )
     print(header)
     print("-" * len(header))
-    for dataset in () if args.memory_only else ("adult-sized", "digits"):
+    datasets = ("adult-sized", "digits", "digits-cnn")
+    for dataset in () if args.memory_only else datasets:
         data = make_data(dataset, n_rows=4000 if args.quick else 20_000)
-        for width in widths:
+        for width in widths if dataset != "digits-cnn" else widths[:1]:
             for val_batch in (BATCH_SIZE, BATCH_SIZE // 2):
                 t = time_per_epoch(data, width, val_batch, repeats, epochs)
                 sk = t["plain_skorch"]
