@@ -314,7 +314,11 @@ def memory(quick):
             run(peak_memory_fit, 2, path, n_rows, n_features, y, groups)
         ):
             print(f"{rank:>4} {before:>13.2f} {peak:>9.2f} {seconds:>7.0f}")
-        print(f"data: {size_gib:.2f} GiB, its share per rank {size_gib / 2:.2f} GiB")
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+        print(
+            f"data: {size_gib:.2f} GiB; RAM {ram:.1f} GiB, a rank's share "
+            f"{ram / 2:.1f} GiB"
+        )
 
 
 def main():
