@@ -23,8 +23,8 @@ echo "== CUDA tests"
 python -m pytest -q -m cuda tests/ || status=1
 python -m pytest -q -k cuda tests/test_classifier.py || status=1
 echo "== GPU-path tests (CPU and CUDA)"
-python -m pytest -q -x tests/test_gpu.py tests/test_images.py tests/test_data.py \
-    tests/test_meta_step.py || status=1
+python -m pytest -q -x tests/test_gpu.py tests/test_images.py \
+    tests/training/test_data.py tests/engines/test_meta_step.py || status=1
 echo "== bench_gpu.py (cuda)"
 python benchmarks/bench_gpu.py --device cuda --engines jvp "$@" || status=1
 if python -c "import sys, torch; sys.exit(torch.cuda.device_count() < 2)"; then

@@ -7,8 +7,8 @@
 import numpy as np
 import pytest
 import torch
+from _helpers import LOOKAHEAD_LR, make_mlp, make_problem
 from sklearn.datasets import make_classification
-from test_meta_step import LOOKAHEAD_LR, make_mlp, make_problem
 from torch import nn
 from torch.func import functional_call
 

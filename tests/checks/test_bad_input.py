@@ -15,7 +15,7 @@ that every case has its row there, with the same exception and the same
 message (first line, up to the first set literal, at most 100 characters).
 After changing a case or a message, rewrite the table with::
 
-    python tests/test_bad_input.py
+    python tests/checks/test_bad_input.py
 
 """
 
@@ -47,7 +47,7 @@ from skforml import (
 from skforml.datasets import make_biased_classification
 from skforml.metrics import fairness_report
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "input_validation.rst"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "input_validation.rst"
 TABLE_BEGIN = ".. bad-input-table-begin"
 TABLE_END = ".. bad-input-table-end"
 
@@ -1044,7 +1044,7 @@ def test_at_least_30_cases_with_unique_ids():
 def test_every_case_is_documented_and_nothing_else(documented):
     assert sorted(documented) == sorted(case.id for case in CASES), (
         "docs/input_validation.rst is out of sync with CASES: run "
-        "`python tests/test_bad_input.py` to rewrite its table"
+        "`python tests/checks/test_bad_input.py` to rewrite its table"
     )
 
 
@@ -1075,7 +1075,7 @@ def test_bad_input(case, documented):
     for key in before:
         assert_same(before[key], after[key], key)
     assert documented[case.id] == row_of(case, exc), (
-        "the documented row differs: run `python tests/test_bad_input.py`"
+        "the documented row differs: run `python tests/checks/test_bad_input.py`"
     )
 
 

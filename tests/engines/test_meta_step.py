@@ -4,6 +4,7 @@ an independent computation (finite differences of the unrolled lookahead)."""
 import numpy as np
 import pytest
 import torch
+from _helpers import LOOKAHEAD_LR, lookahead, make_mlp, make_problem
 from torch import nn
 from torch.func import functional_call
 
@@ -17,59 +18,6 @@ from skforml.engines._engines import (
 )
 from skforml.fairness._constraints import build_cell_spec
 from skforml.fairness._objectives import make_meta_loss
-
-LOOKAHEAD_LR = 0.5
-
-
-def make_mlp(n_hidden_layers, seed, width=7, n_features=5, n_classes=3):
-    torch.manual_seed(seed)
-    layers, size = [], n_features
-    for _ in range(n_hidden_layers):
-        layers += [nn.Linear(size, width), nn.Tanh()]
-        size = width
-    layers.append(nn.Linear(size, n_classes))
-    return nn.Sequential(*layers).double()
-
-
-def make_problem(
-    seed,
-    constraint="equalized_odds",
-    meta_loss="mean_loss_discrepancy",
-    n_train=12,
-    n_val=16,
-    n_classes=3,
-    n_groups=2,
-):
-    gen = torch.Generator().manual_seed(seed)
-    X = torch.randn(n_train, 5, generator=gen, dtype=torch.float64)
-    y = torch.randint(n_classes, (n_train,), generator=gen)
-    X_val = torch.randn(n_val, 5, generator=gen, dtype=torch.float64)
-    # Every (group, label) stratum present in the validation batch.
-    y_val = torch.arange(n_val) % n_classes
-    g_val = (torch.arange(n_val) // n_classes) % n_groups
-    spec = build_cell_spec(
-        constraint,
-        group_names=list(range(n_groups)),
-        class_names=list(range(n_classes)),
-        groups_are_classes=False,
-        present=np.ones(n_groups * n_classes, dtype=bool),
-    )
-    cells = torch.as_tensor(spec.cells((g_val * n_classes + y_val).numpy()))
-    w = torch.randn(n_train, generator=gen, dtype=torch.float64)
-    return X, y, (X_val, y_val, cells), make_meta_loss(meta_loss, spec, "cpu"), w
-
-
-def lookahead(module, w, X, y):
-    """theta - eta grad sum softmax(w)_i l_i, written out independently."""
-    params = dict(module.named_parameters())
-    p = torch.softmax(w, dim=0)
-    losses = nn.functional.cross_entropy(
-        functional_call(module, params, (X,)), y, reduction="none"
-    )
-    grads = torch.autograd.grad(
-        (p * losses).sum(), list(params.values()), create_graph=True
-    )
-    return {n: q - LOOKAHEAD_LR * g for (n, q), g in zip(params.items(), grads)}
 
 
 def meta_objective(module, w, X, y, validation, meta_loss):

@@ -6,6 +6,7 @@ tolerance's resolution warning, and what each constraint does to its own gap.
 import numpy as np
 import pytest
 import torch
+from _helpers import LOOKAHEAD_LR, lookahead
 from fairlearn.metrics import (
     MetricFrame,
     demographic_parity_difference,
@@ -14,7 +15,6 @@ from fairlearn.metrics import (
     selection_rate,
     true_positive_rate,
 )
-from test_meta_step import LOOKAHEAD_LR, lookahead
 from torch import nn
 from torch.func import functional_call
 
