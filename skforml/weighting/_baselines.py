@@ -174,6 +174,27 @@ with the classes as groups the weights follow the class frequencies."""
             return np.log(expected[rows.groups, rows.y] / joint[rows.groups, rows.y])
 
 
+class GroupLabelBalancedWeights(BaselineWeighting):
+    """Every (group, label) cell weighs the same in total: ``1 / n_{g,y}``."""
+
+    name = "group_label_balanced"
+    summary = """A row of group ``g`` and label ``y`` weighs ``1 / n_{g,y}``, the
+inverse size of its (group, label) cell, so that every cell weighs the same
+in total (group-balanced upweighting with the groups taken as (attribute,
+label) pairs, as in Sagawa et al. 2020 and Idrissi et al. 2022's "RWG").
+Unlike ``"proportion"`` it also balances the labels within each group, and
+unlike ``"reweighing"`` it does not keep the label frequencies. Without
+``sensitive_features`` the groups are the classes and it is
+``"proportion"``."""
+
+    def initial_logits(self, rows):
+        # Row counts, not caller weights: as for every baseline here, the
+        # caller's sample_weight multiplies the scheme's weights in a batch.
+        strata = rows.groups * rows.n_classes + rows.y
+        counts = np.bincount(strata, minlength=rows.n_groups * rows.n_classes)
+        return np.log(proportion_weights(counts)[strata])
+
+
 class LabelBiasWeighting(BaselineWeighting):
     """Jiang & Nachum's label-bias weights, updated once per epoch.
 
