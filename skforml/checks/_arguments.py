@@ -4,7 +4,7 @@ Every error raised here is a :class:`ValueError` or :class:`TypeError` whose
 message names the argument at fault (``X``, ``y``, ``sensitive_features``,
 ``sample_weight``, ``device``, ...), so that a user who passes messy data
 learns which argument to fix. ``docs/input_validation.rst`` lists the bad
-inputs and their errors; ``tests/test_bad_input.py`` checks that list.
+inputs and their errors; ``tests/checks/test_bad_input.py`` checks that list.
 """
 
 import contextlib
