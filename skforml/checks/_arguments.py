@@ -30,9 +30,6 @@ from ._warnings import check_feature_scale
 from ._warnings import check_index_alignment as check_index_alignment
 from ._warnings import warn_if_indexes_differ as warn_if_indexes_differ
 
-# The name the estimators imported before ``_groups`` existed.
-encode_groups = encode_sensitive_features
-
 
 @contextlib.contextmanager
 def naming_argument(name):

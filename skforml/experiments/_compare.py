@@ -29,7 +29,7 @@ from threadpoolctl import threadpool_limits
 
 from .._baselines import ReweightedClassifier
 from .._classifier import FORMLClassifier
-from ..checks._arguments import encode_groups
+from ..checks._groups import encode_sensitive_features
 from ..metrics import fairness_report, group_disparity
 from ..metrics._disparity import REPORT_METRICS, column_label
 from ._fairlearn_compat import ThresholdOptimizer, fit_predict, seeded_clone
@@ -213,7 +213,7 @@ def _run_one(name, estimator, seed, split, data):
 
 def _splits(y, sensitive, seeds, test_size):
     """One stratified train/test split of the row indices per seed."""
-    groups, _ = encode_groups(sensitive, len(y))
+    groups, _ = encode_sensitive_features(sensitive, len(y))
     labels = LabelEncoder().fit_transform(np.asarray(y))
     strata = groups * (labels.max() + 1) + labels
     counts = np.bincount(strata)

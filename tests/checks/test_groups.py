@@ -6,7 +6,6 @@ import pytest
 from sklearn.base import BaseEstimator
 
 from skforml import FORMLSampler, weight_summary
-from skforml.checks._arguments import encode_groups
 from skforml.checks._groups import (
     encode_sensitive_features,
     sensitive_frame,
@@ -18,10 +17,6 @@ VALUES = ["b", "a", "b", "c", "a"]
 # Codes follow the sorted group names; names are listed in code order.
 CODES = [1, 0, 1, 2, 0]
 NAMES = ["a", "b", "c"]
-
-
-def test_encode_groups_is_the_shared_encoder():
-    assert encode_groups is encode_sensitive_features
 
 
 @pytest.mark.parametrize(
