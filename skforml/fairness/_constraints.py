@@ -540,6 +540,73 @@ class DemographicParity(Constraint):
         return [(y_pred == c, every) for c in classes]
 
 
+class BalancedAccuracyParity(Constraint):
+    """Equal balanced accuracies: the mean over labels of a group's recalls.
+
+    A group's balanced accuracy is the mean of its per-label recalls (TPR
+    and TNR on binary targets; the mean per-class recall on multi-class
+    ones, over the labels the group has), scikit-learn's
+    ``balanced_accuracy_score`` within each group. Unlike the error rate, it
+    does not depend on how many positives a group has, so a group with
+    fewer positives cannot look better served by predicting them negative.
+
+    A group's rate is one mean of a hit over its rows only under weights
+    that give each of its labels equal total weight, which
+    :meth:`rated_rows`' boolean masks cannot carry: :meth:`disparity` sets
+    those weights itself. The constrained objective's rates are means over
+    cells under weights of the training mix, where a cell pooling a group's
+    labels gives its accuracy, not its balanced accuracy; its moments are
+    therefore every label's recall, compared within the label (those of
+    :class:`EqualizedOdds`): equal recalls make the balanced accuracies
+    equal, and a balanced-accuracy gap is at most the largest recall gap,
+    so a ``tolerance`` met by the moments is met by the disparity. The
+    loss-discrepancy meta-losses compare each group's mean loss over its
+    validation rows, which are balanced across labels: its label-balanced
+    loss.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skforml.metrics import group_disparity
+    >>> y_true = np.array([1, 0, 0, 0, 1, 1, 0, 0])
+    >>> y_pred = np.array([1, 0, 0, 1, 0, 1, 0, 0])
+    >>> groups = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    >>> # group 0: (1 + 2/3) / 2; group 1: (1/2 + 1) / 2
+    >>> round(group_disparity(y_true, y_pred, sensitive_features=groups,
+    ...                       constraint="balanced_accuracy_parity"), 4)
+    0.0833
+
+    """
+
+    name = "balanced_accuracy_parity"
+    pools_labels = True
+
+    def cell_keys(self, group, label, n_classes):
+        return group.copy(), np.zeros_like(group)
+
+    def moment_keys(self, group, label, n_classes):
+        return _within_label(group, label, n_classes)
+
+    def disparity(self, y_true, y_pred, groups, sample_weight=None):
+        y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+        groups = np.asarray(groups)
+        weight = (
+            np.ones(len(y_true))
+            if sample_weight is None
+            else np.asarray(sample_weight, dtype=float)
+        )
+        if len(y_true) == 0:
+            return 0.0
+        strata = groups * _n_classes(y_true, y_pred) + y_true
+        mass = np.bincount(strata, weights=weight)[strata]
+        # Every (group, label) cell weighs 1 in total: a group's weighted
+        # accuracy is then the mean of its labels' (weighted) recalls.
+        balanced = np.divide(weight, mass, out=np.zeros_like(weight), where=mass > 0)
+        return rate_spread(
+            y_pred == y_true, np.ones(len(y_true), bool), groups, balanced
+        )
+
+
 class ClassRecallParity(Constraint):
     """What every constraint becomes when the classes are the groups.
 
