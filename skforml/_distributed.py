@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
+from torch.nn.parallel import DistributedDataParallel
 
 # torchrun's environment: a process launched by it finds its rank here.
 _TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
@@ -70,9 +71,17 @@ class SingleProcess:
         """
         return rows, slice(None), [len(rows)]
 
-    def sum_gradients(self, module, loss):
-        """Sum the parameters' ``.grad`` and ``loss`` over the ranks; return it."""
+    def sum_gradients(self, module, loss, gradients=True):
+        """Sum the parameters' ``.grad`` and ``loss`` over the ranks; return it.
+
+        ``gradients=False`` sums only the loss (DistributedDataParallel has
+        reduced the gradients in the backward pass).
+        """
         return loss
+
+    def data_parallel_module(self, module):
+        """``module`` wrapped to reduce its gradients in backward (here: itself)."""
+        return module
 
     def shard(self, n_rows):
         """The slice of this rank in a global batch of ``n_rows``."""
@@ -145,7 +154,10 @@ class ProcessGroup(SingleProcess):
         shard = self.shard(len(rows))
         return rows, shard, shard_sizes(len(rows), self.world_size)
 
-    def sum_gradients(self, module, loss):
+    def sum_gradients(self, module, loss, gradients=True):
+        if not gradients:
+            (loss,) = self.sum([loss.detach().reshape(1)])
+            return loss.reshape(())
         # Every trainable parameter takes part, a missing .grad as zeros, so
         # that all ranks reduce buffers of one layout.
         params = [p for p in module.parameters() if p.requires_grad]
@@ -157,6 +169,16 @@ class ProcessGroup(SingleProcess):
 
     def shard(self, n_rows):
         return slice(*shard_bounds(n_rows, self.world_size, self.rank))
+
+    def data_parallel_module(self, module):
+        # Where the gradient is the module's own backward (a fixed weighting),
+        # DistributedDataParallel reduces it, overlapping its buckets with the
+        # backward pass. It averages over the ranks: the caller scales the
+        # loss by the world size to get the global batch's weighted sum.
+        device = next(module.parameters()).device
+        return DistributedDataParallel(
+            module, device_ids=[device.index] if device.type == "cuda" else None
+        )
 
     def broadcast_module(self, module):
         # Equal seeds give equal parameters, but a module instance built by

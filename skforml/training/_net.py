@@ -282,17 +282,19 @@ class FORMLNet(NeuralNetClassifier):
         rows, shard, sizes = parallel.global_batch(rows)
         if self.engine_ is None:
             p = self.weighting_.batch_weights(rows)
-            logits = self.infer(X, **fit_params)
+            logits = self._infer_training(X, **fit_params)
             losses = self.get_row_losses(logits, y)
             loss = (p[shard] * losses).sum()
-            loss.backward()
+            # DistributedDataParallel averages the ranks' gradients.
+            (loss * parallel.world_size).backward()
             all_losses = parallel.gather(losses.detach(), sizes)
+            loss = parallel.sum_gradients(self.module_, loss, gradients=False)
         else:
             with self._autocast():
                 step = self._meta_step(X, y, rows, shard, sizes)
             logits, losses, p, all_losses = step
             loss = (p[shard] * losses).sum()
-        loss = parallel.sum_gradients(self.module_, loss)
+            loss = parallel.sum_gradients(self.module_, loss)
         self.loss_average_.record(rows, p, all_losses)
         return {"loss": loss.detach(), "y_pred": logits.detach(), "rows": len(rows)}
 
@@ -313,6 +315,14 @@ class FORMLNet(NeuralNetClassifier):
             # No context to build: it is entered on every step.
             return contextlib.nullcontext()
         return torch.autocast(torch.device(self.device).type, dtype=dtype)
+
+    def _infer_training(self, X, **fit_params):
+        """:meth:`infer` through the data-parallel wrapper of a distributed fit."""
+        wrapper = self.__dict__.get("_data_parallel_module")
+        if wrapper is None:
+            return self.infer(X, **fit_params)
+        with self._autocast():
+            return at_least_float32(wrapper(X, **fit_params))
 
     def infer(self, x, **fit_params):
         """Run skorch's forward, under autocast with mixed precision (float32 out)."""
@@ -391,6 +401,11 @@ class FORMLNet(NeuralNetClassifier):
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         self.weighting_.begin_fit(self, X)
+        if self.parallel_.distributed and self.engine_ is None:
+            # Set past skorch's __setattr__: a per-fit view of module_, not a
+            # part that initialize() builds.
+            wrapper = self.parallel_.data_parallel_module(self.module_)
+            self.__dict__["_data_parallel_module"] = wrapper
 
     def on_epoch_begin(self, net, **kwargs):
         super().on_epoch_begin(net, **kwargs)
@@ -403,9 +418,12 @@ class FORMLNet(NeuralNetClassifier):
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
         self.weighting_.end_fit(self)
+        # The wrapper holds the process group: it is neither kept nor pickled.
+        self.__dict__.pop("_data_parallel_module", None)
 
     def __getstate__(self):
         state = super().__getstate__()  # the cuda_dependent_attributes_ mapped
+        state.pop("_data_parallel_module", None)  # a fit interrupted by an error
         module = state.get("module")
         if isinstance(module, nn.Module) and any(
             t.device.type != "cpu" for t in module.state_dict().values()
