@@ -19,7 +19,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
 from ._base import BaseReweightingClassifier
-from .engines._engines import choose_engine
+from .engines._base import choose_engine
 from .fairness._constraints import (
     DemographicParity,
     TruePositiveRateParity,

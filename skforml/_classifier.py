@@ -9,7 +9,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
 from ._base import BaseReweightingClassifier
-from .engines._engines import AutoLookahead
+from .engines._lookahead import AutoLookahead
 from .engines._multistep import MultiStep
 from .fairness._constraints import Constraint
 from .fairness._objectives import (
@@ -194,7 +194,7 @@ class FORMLClassifier(BaseReweightingClassifier):
         applies, else ``"jvp"``; on a small CNN the convolutional closed form
         ran 2.3x a plain epoch, ``"jvp"`` 2.8 to 3.6x. Train-mode BatchNorm
         falls back to ``"unrolled"`` with a warning. An
-        :class:`~skforml.engines._engines.Engine` subclass of your own, or the
+        :class:`~skforml.engines._base.Engine` subclass of your own, or the
         name it registered, adds an engine.
     reverse_lookahead : bool, default=False
         Ablation (paper appendix, Tables 6-7): the lookahead climbs the

@@ -17,7 +17,7 @@ from skforml import (
     Weighting,
 )
 from skforml.datasets import make_biased_classification
-from skforml.engines._engines import ENGINES, UnrolledEngine
+from skforml.engines import ENGINES, UnrolledEngine
 from skforml.fairness._constraints import rate_spread
 
 TINY = {

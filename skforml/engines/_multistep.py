@@ -8,7 +8,7 @@ training loss; Section 3 calls several steps "a straightforward extension".
 
 measures the meta-loss at ``theta_K`` and differentiates it with respect to
 the batch weights by autograd through all K steps (``create_graph=True``,
-like :class:`~skforml.engines._engines.UnrolledEngine`). It returns
+like :class:`~skforml.engines._unrolled.UnrolledEngine`). It returns
 ``d_j = -(dL_f/dp_j) / eta_c``, which is ``grad l_j . g_f`` for one step, so
 the weightings take it unchanged. Every step has the rate ``eta_c`` of a
 one-step lookahead: K steps look K times as far.
@@ -17,7 +17,8 @@ one-step lookahead: K steps look K times as far.
 from torch.autograd import grad
 from torch.func import functional_call
 
-from ._engines import Engine, lookahead_rate
+from ._base import Engine
+from ._lookahead import lookahead_rate
 
 
 class MultiStepEngine(Engine):
@@ -65,7 +66,7 @@ class MultiStepEngine(Engine):
 class MultiStep:
     """Engine factory of ``lookahead_steps > 1`` (picklable, compares by steps).
 
-    :func:`~skforml.engines._engines.run_engine` calls it with an engine's arguments.
+    :func:`~skforml.engines._base.run_engine` calls it with an engine's arguments.
     """
 
     def __init__(self, steps):

@@ -25,7 +25,7 @@ from skorch.utils import to_tensor
 from torch import nn
 
 from .._distributed import SingleProcess
-from ..engines._engines import Engine, at_least_float32, choose_engine, run_engine
+from ..engines._base import Engine, at_least_float32, choose_engine, run_engine
 from ..fairness._constraints import Constraint
 from ..fairness._objectives import Objective
 from ..weighting._base import WeightedLossAverage, Weighting
@@ -65,7 +65,7 @@ class FORMLNet(NeuralNetClassifier):
         tensors are moved to the net's device. None takes no meta step: the
         weighting's ``batch_weights`` weigh every batch.
     meta_gradient : str, Engine class or callable, default="auto"
-        The meta step's engine (see :func:`~skforml.engines._engines.choose_engine`);
+        The meta step's engine (see :func:`~skforml.engines._base.choose_engine`);
         a callable that is neither is an engine factory used as given (e.g.
         :class:`~skforml.engines._multistep.MultiStep`).
     lookahead_lr : float or callable, default=None

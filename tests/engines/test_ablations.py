@@ -13,12 +13,10 @@ from torch import nn
 from torch.func import functional_call
 
 from skforml import FORMLClassifier
-from skforml.engines._engines import (
-    UnrolledEngine,
-    closed_form_weight_gradient,
-    lookahead_rate,
-)
+from skforml.engines._base import closed_form_weight_gradient
+from skforml.engines._lookahead import lookahead_rate
 from skforml.engines._multistep import MultiStep, MultiStepEngine
+from skforml.engines._unrolled import UnrolledEngine
 from skforml.weighting._base import WEIGHT_MAPS, FORMLWeights, TrainingRows
 
 MAPS = sorted(WEIGHT_MAPS)

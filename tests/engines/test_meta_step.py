@@ -9,7 +9,7 @@ from torch import nn
 from torch.func import functional_call
 
 from skforml import FORMLClassifier
-from skforml.engines._engines import (
+from skforml.engines._base import (
     ENGINES,
     choose_engine,
     closed_form_weight_gradient,

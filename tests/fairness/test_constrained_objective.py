@@ -20,7 +20,7 @@ from torch.func import functional_call
 
 from skforml import FORMLClassifier, ToleranceResolutionWarning
 from skforml.datasets import make_biased_classification
-from skforml.engines._engines import (
+from skforml.engines._base import (
     ENGINES,
     closed_form_weight_gradient,
     per_row_loss,
