@@ -3,9 +3,10 @@
 :data:`ENGINES` maps names to :class:`Engine` subclasses (a subclass with a
 ``name`` registers itself); :func:`choose_engine` resolves
 ``meta_gradient`` for a module and :func:`run_engine` starts an engine on a
-training batch. The numerics every engine shares live here too: the
-default per-row loss, float32 upcasting, and the weight gradient of step 2
-from ``d`` (:func:`closed_form_weight_gradient`).
+training batch; :class:`PerRowEngine` is the skeleton of the engines whose
+``d`` is one more pass over the training batch. The numerics every engine
+shares live here too: the default per-row loss, float32 upcasting, and the
+weight gradient of step 2 from ``d`` (:func:`closed_form_weight_gradient`).
 """
 
 import warnings
@@ -45,7 +46,7 @@ def closed_form_weight_gradient(p, d, lookahead_lr):
     return -lookahead_lr * p * (d - (p * d).sum())
 
 
-def rng_state(device):
+def _rng_state(device):
     """The random generators' state, to replay a forward's dropout masks."""
     state = [torch.get_rng_state()]
     if device.type == "cuda":
@@ -53,8 +54,8 @@ def rng_state(device):
     return state
 
 
-def set_rng_state(device, state):
-    """Restore a state of :func:`rng_state`."""
+def _set_rng_state(device, state):
+    """Restore a state of :func:`_rng_state`."""
     torch.set_rng_state(state[0])
     if device.type == "cuda":
         torch.cuda.set_rng_state(state[1], device)
@@ -177,6 +178,50 @@ class Engine:
             name: (p.detach() - self.eta * g).requires_grad_()
             for (name, p), g in zip(self.params.items(), gradients)
         }
+
+
+class PerRowEngine(Engine):
+    """An engine whose ``d`` is one more pass over the training batch.
+
+    It runs the training forward, keeping the random generators' state from
+    before it. :meth:`directional_derivatives` takes ``g_f`` through the
+    data-parallel :meth:`lookahead_params` and :meth:`validation_gradient`,
+    then ``d`` from :meth:`row_directional` with the training forward's
+    random numbers replayed (so that dropout masks agree), and leaves the
+    generators where the training forward left them. Rows must be
+    independent within the batch.
+    """
+
+    data_parallel = True
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.device = self.X.device
+        self.rng_before = _rng_state(self.device)
+        self.logits = self.module(self.X)
+        self.losses = self.row_loss(self.logits, self.y)
+
+    def row_directional(self, primals, directions):
+        """``d_j = grad l_j(primals) . directions`` for every row (dicts by name)."""
+        raise NotImplementedError
+
+    def directional_derivatives(self, p):
+        grads = torch.autograd.grad(
+            (p * self.losses).sum(), list(self.params.values()), retain_graph=True
+        )
+        meta_loss, g_f = self.validation_gradient(self.lookahead_params(grads))
+        primals = {name: q.detach() for name, q in self.params.items()}
+        directions = dict(zip(primals, g_f))
+        rng_after = _rng_state(self.device)
+        _set_rng_state(self.device, self.rng_before)
+        try:
+            d = self.row_directional(primals, directions)
+        finally:
+            _set_rng_state(self.device, rng_after)
+        return at_least_float32(d), meta_loss
+
+    def apply(self, p_new):
+        (p_new * self.losses).sum().backward()
 
 
 class NotPerRowLinear(Exception):
