@@ -24,6 +24,11 @@ module per engine:
     Any other module: ``d`` is one forward-mode pass of the per-row losses
     in direction ``g_f``, replaying the training forward's random numbers so
     that dropout masks agree.
+``"vmap"`` (``_vmap``)
+    Any module whose rows are independent: ``d`` from every row's gradient
+    (:func:`torch.func.vmap` of :func:`torch.func.grad`), reverse mode only,
+    so it runs operations that lack forward-mode AD; it holds rows times
+    parameters in memory. It replays dropout masks as ``"jvp"`` does.
 ``"unrolled"`` (``_unrolled``)
     The literal reference: autograd through the lookahead with
     ``create_graph=True``. Used on request, and as the fallback for
@@ -43,6 +48,7 @@ from ._jvp import JvpEngine
 from ._linear import LinearEngine
 from ._multistep import MultiStep, MultiStepEngine
 from ._unrolled import UnrolledEngine
+from ._vmap import VmapEngine
 
 __all__ = [
     "ENGINES",
@@ -52,4 +58,5 @@ __all__ = [
     "MultiStep",
     "MultiStepEngine",
     "UnrolledEngine",
+    "VmapEngine",
 ]
