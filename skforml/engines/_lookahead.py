@@ -1,7 +1,5 @@
 """The lookahead rate ``eta_c``: a number, or a rule of the batch's gradients."""
 
-import functools
-
 import torch
 
 # Length of the "auto" lookahead in optimizer steps, chosen on noisy digits,
@@ -29,18 +27,13 @@ class AutoLookahead:
     def __call__(self, gradients):
         if not self.adaptive:
             return self.horizon * self.lr
-        gradients = list(gradients)
-        # Upcast only: half-precision squares overflow, float64 stays exact.
-        dtype = functools.reduce(
-            torch.promote_types, (g.dtype for g in gradients), torch.float32
-        )
+        # The squares summed tensor by tensor in float32, as since 0.2: a
+        # fused norm (torch._foreach_norm) rounds differently, and every
+        # published number was fitted with this one.
         with torch.no_grad():
-            # One fused kernel for the per-tensor norms, not a Python loop of
-            # small reductions on every step.
-            norms = torch._foreach_norm(gradients, 2, dtype=dtype)
-            norm = torch.linalg.vector_norm(torch.stack(norms)).float()
+            square = sum(g.float().pow(2).sum() for g in gradients)
             n_params = sum(g.numel() for g in gradients)
-        return self.horizon * self.lr * n_params**0.5 / (norm + 1e-12)
+        return self.horizon * self.lr * n_params**0.5 / (square.sqrt() + 1e-12)
 
 
 def lookahead_rate(lookahead_lr, gradients):
