@@ -94,6 +94,7 @@ def test_unknown_metric_raises():
         make_fairness_scorer("tpr")
     # The constraints' names (and aliases) and skforml 0.1's short names.
     assert sorted(FAIRNESS_METRICS) == [
+        "balanced_accuracy_parity",
         "demographic_parity",
         "equal_opportunity",
         "equalized_odds",
