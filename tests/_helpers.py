@@ -10,8 +10,30 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from skforml.fairness._constraints import build_cell_spec
+from skforml.fairness._constraints import make_constraint
 from skforml.fairness._objectives import make_meta_loss
+
+
+def build_cell_spec(
+    constraint, *, group_names, class_names, groups_are_classes, present
+):
+    """Compile ``constraint`` (a name or instance) into its cells."""
+    return make_constraint(constraint).compile(
+        group_names=group_names,
+        class_names=class_names,
+        groups_are_classes=groups_are_classes,
+        present=present,
+    )
+
+
+def closed_form_weight_gradient(p, d, lookahead_lr):
+    """``dL_f/dw_j = -eta_c p_j (d_j - sum_i p_i d_i)``: the paper's weight gradient.
+
+    The weightings take ``d`` itself; the tests compare this with autograd
+    through the lookahead and with finite differences.
+    """
+    return -lookahead_lr * p * (d - (p * d).sum())
+
 
 # ------------------------------------------------- the meta step, written out
 # An independent lookahead and small problems to check the engines' weight

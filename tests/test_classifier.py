@@ -9,6 +9,7 @@ import pytest
 import sklearn
 import torch
 import torch.nn.functional as F
+from _helpers import build_cell_spec
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, KFold
@@ -18,7 +19,6 @@ from torch import nn
 
 from skforml import FORMLClassifier, WeightCollapseWarning
 from skforml.datasets import make_biased_classification
-from skforml.fairness._constraints import build_cell_spec
 from skforml.training._split import balanced_validation_split
 
 # Settings of a fit that takes well under a second on one core (as the

@@ -28,7 +28,12 @@ from skforml._distributed import (
     shard_sizes,
 )
 from skforml.datasets import make_biased_classification
-from skforml.training._data import n_global_batches, sharded_batches
+from skforml.training._data import (
+    BatchIterator,
+    RowDataset,
+    n_global_batches,
+    sharded_batches,
+)
 
 WORLD_SIZE = 2
 # Seconds for all the checks of both ranks (about 15 s on an idle 2-core box).
@@ -385,6 +390,24 @@ def test_ranks_shards_are_the_batches_of_one_process(n_rows):
     # A last global batch with fewer rows than ranks is skipped.
     skipped = n_rows % 8 if 0 < n_rows % 8 < 2 else 0
     assert sum(len(p) for s in shards for _, p, _ in s) == n_rows - skipped
+
+
+@pytest.mark.parametrize("n_rows", [9, 16, 17])
+def test_validation_shards_keep_every_row(n_rows):
+    # A validation pass scores every row: a short last batch leaves a rank
+    # an empty shard instead of being skipped; each rank gets the labels of
+    # the whole batch, to score the gathered predictions.
+    X, y = torch.arange(n_rows * 2.0).view(n_rows, 2), torch.arange(n_rows)
+    shards = [
+        list(BatchIterator(RowDataset(X, y), 4, with_rows=False, rank=r, world_size=2))
+        for r in range(2)
+    ]
+    assert len(shards[0]) == len(shards[1]) == -(-n_rows // 8)
+    inputs = torch.cat([torch.cat([a[0], b[0]]) for a, b in zip(*shards)])
+    torch.testing.assert_close(inputs, X)
+    for first, second in zip(*shards):
+        torch.testing.assert_close(first[1], second[1])
+    torch.testing.assert_close(torch.cat([a[1] for a in shards[0]]), y)
 
 
 def test_one_process_has_no_collectives():

@@ -6,9 +6,10 @@
 training batch; :class:`PerRowEngine` is the skeleton of the engines whose
 ``d`` is one more pass over the training batch. The numerics every engine
 shares live here too: the default per-row loss, float32 upcasting, and the
-weight gradient of step 2 from ``d`` (:func:`closed_form_weight_gradient`).
+weight gradient of step 2 from ``d`` (``-eta_c p_j (d_j - sum_i p_i d_i)``).
 """
 
+import contextlib
 import warnings
 
 import torch
@@ -38,12 +39,10 @@ def per_row_loss(logits, y):
 
 def full_precision(device):
     """Autocast off: the closed forms' products stay in float32 under it."""
+    if not torch.is_autocast_enabled(device.type):
+        # Nothing to turn off: no context built (several per step).
+        return contextlib.nullcontext()
     return torch.autocast(device.type, enabled=False)
-
-
-def closed_form_weight_gradient(p, d, lookahead_lr):
-    """``dL_f/dw_j = -eta_c p_j (d_j - sum_i p_i d_i)`` (sums to zero)."""
-    return -lookahead_lr * p * (d - (p * d).sum())
 
 
 def _rng_state(device):

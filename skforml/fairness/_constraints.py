@@ -653,15 +653,3 @@ def make_constraint(constraint):
 def measured_constraint(constraint, groups_are_classes):
     """The constraint whose disparity is reported: recall spread without groups."""
     return ClassRecallParity() if groups_are_classes else make_constraint(constraint)
-
-
-def build_cell_spec(
-    constraint, *, group_names, class_names, groups_are_classes, present
-):
-    """Compile ``constraint`` (a name or instance) into a :class:`CellSpec`."""
-    return make_constraint(constraint).compile(
-        group_names=group_names,
-        class_names=class_names,
-        groups_are_classes=groups_are_classes,
-        present=present,
-    )

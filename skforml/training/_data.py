@@ -85,19 +85,30 @@ class BatchIterator:
         self.world_size = world_size
 
     def __len__(self):
-        return n_global_batches(len(self.dataset), self.batch_size, self.world_size)
+        return n_global_batches(
+            len(self.dataset), self.batch_size, self.world_size, self.with_rows
+        )
 
     def __iter__(self):
         n_rows = len(self.dataset)
         order = row_order(n_rows, self.shuffle, self.generator)
-        batches = sharded_batches(order, self.batch_size, self.rank, self.world_size)
+        batches = sharded_batches(
+            order, self.batch_size, self.rank, self.world_size, self.with_rows
+        )
         for start, positions, rows in batches:
             if not self.shuffle and self.dataset.index is None:
                 # Contiguous slices are views: no copy at prediction time.
                 X, y = self.dataset.batch(slice(start, start + len(positions)))
             else:
                 X, y = self.dataset.batch(positions)
-            yield (X, y, rows) if self.with_rows else (X, y)
+            if self.with_rows:
+                yield X, y, rows
+            elif self.world_size > 1:
+                # A sharded validation pass: this rank's inputs, the labels
+                # of the whole batch (the predictions are gathered).
+                yield X, self.dataset.batch(rows)[1]
+            else:
+                yield X, y
 
 
 def row_order(n_rows, shuffle, generator):
@@ -107,14 +118,14 @@ def row_order(n_rows, shuffle, generator):
     return torch.arange(n_rows)
 
 
-def n_global_batches(n_rows, batch_size, world_size=1):
+def n_global_batches(n_rows, batch_size, world_size=1, skip_short=True):
     """Steps of one pass over ``n_rows`` (see :func:`sharded_batches`)."""
     n_batches = -(-n_rows // (batch_size * world_size))
     tail = n_rows - (n_batches - 1) * batch_size * world_size
-    return n_batches - (world_size > 1 and 0 < tail < world_size)
+    return n_batches - (skip_short and world_size > 1 and 0 < tail < world_size)
 
 
-def sharded_batches(order, batch_size, rank=0, world_size=1):
+def sharded_batches(order, batch_size, rank=0, world_size=1, skip_short=True):
     """``(start, positions, rows)`` of ``rank``'s shard of each global batch.
 
     Global batches take ``batch_size * world_size`` rows of ``order`` in
@@ -123,11 +134,13 @@ def sharded_batches(order, batch_size, rank=0, world_size=1):
     ``start`` in ``order``. ``rows`` are the positions of the whole global
     batch, which every rank needs for the weights, without asking the other
     ranks. A last global batch with fewer rows than ranks would leave a
-    rank without rows: it is skipped (at most ``world_size - 1`` rows of a
-    pass).
+    rank without rows: in training it is skipped (at most ``world_size - 1``
+    rows of a pass); with ``skip_short=False`` (a validation pass, which
+    must see every row) such a rank gets an empty shard.
     """
     step = batch_size * world_size
-    for index in range(n_global_batches(len(order), batch_size, world_size)):
+    n_batches = n_global_batches(len(order), batch_size, world_size, skip_short)
+    for index in range(n_batches):
         start = index * step
         rows = order[start : start + step]
         first, stop = shard_bounds(len(rows), world_size, rank)

@@ -24,7 +24,7 @@ from skorch.helper import predefined_split
 from skorch.utils import to_tensor
 from torch import nn
 
-from .._distributed import SingleProcess
+from .._distributed import SingleProcess, shard_sizes
 from ..engines._base import Engine, at_least_float32, choose_engine, run_engine
 from ..fairness._constraints import Constraint
 from ..fairness._objectives import Objective
@@ -36,7 +36,7 @@ from ._callbacks import (
     ToleranceController,
     WeightMonitor,
 )
-from ._data import RowDataset
+from ._data import RowDataset, batch_loader
 
 
 class FORMLNet(NeuralNetClassifier):
@@ -240,11 +240,13 @@ class FORMLNet(NeuralNetClassifier):
             )
         groups = row_weights = None
         self.train_split = None
+        self._monitor_rows = None
         if monitor is not None:
             X_val, y_val, groups, row_weights = monitor
-            self.train_split = predefined_split(
-                RowDataset(torch.as_tensor(X_val), torch.as_tensor(y_val))
+            self._monitor_rows = RowDataset(
+                torch.as_tensor(X_val), torch.as_tensor(y_val)
             )
+            self.train_split = predefined_split(self._monitor_rows)
         scoring = dict(self.callbacks_).get("valid_acc")
         if isinstance(scoring, FairnessScoring):
             scoring.set_params(groups=groups, row_weights=row_weights)
@@ -315,6 +317,39 @@ class FORMLNet(NeuralNetClassifier):
             # No context to build: it is entered on every step.
             return contextlib.nullcontext()
         return torch.autocast(torch.device(self.device).type, dtype=dtype)
+
+    def get_iterator(self, dataset, training=False):
+        """The batches of a pass; a data-parallel fit shards the validation pass.
+
+        Each rank predicts its share of the monitored rows; the predictions
+        are gathered (:meth:`validation_step`), so every rank scores all of
+        them: the validation metrics, the tolerance controller and the epoch
+        selection agree across ranks.
+        """
+        parallel = self.parallel_
+        monitor = self.__dict__.get("_monitor_rows")
+        if training or not parallel.distributed or dataset is not monitor:
+            return super().get_iterator(dataset, training=training)
+        return batch_loader(
+            dataset,
+            self.get_params_for("iterator_valid").get("batch_size", self.batch_size),
+            with_rows=False,
+            rank=parallel.rank,
+            world_size=parallel.world_size,
+        )
+
+    def validation_step(self, batch, **fit_params):
+        """The validation step; the ranks' predictions gathered when sharded."""
+        parallel = self.parallel_
+        if not parallel.distributed:
+            return super().validation_step(batch, **fit_params)
+        X, y = batch  # this rank's inputs, the whole batch's labels
+        self._set_training(False)
+        with torch.no_grad():
+            y_pred = self.infer(self._to_device(X), **fit_params)
+            y_pred = parallel.gather(y_pred, shard_sizes(len(y), parallel.world_size))
+            loss = self.get_loss(y_pred, y, training=False)
+        return {"loss": loss, "y_pred": y_pred, "rows": len(y)}
 
     def _infer_training(self, X, **fit_params):
         """:meth:`infer` through the data-parallel wrapper of a distributed fit."""

@@ -7,13 +7,12 @@
 import numpy as np
 import pytest
 import torch
-from _helpers import LOOKAHEAD_LR, make_mlp, make_problem
+from _helpers import LOOKAHEAD_LR, closed_form_weight_gradient, make_mlp, make_problem
 from sklearn.datasets import make_classification
 from torch import nn
 from torch.func import functional_call
 
 from skforml import FORMLClassifier
-from skforml.engines._base import closed_form_weight_gradient
 from skforml.engines._lookahead import lookahead_rate
 from skforml.engines._multistep import MultiStep, MultiStepEngine
 from skforml.engines._unrolled import UnrolledEngine

@@ -4,7 +4,14 @@ an independent computation (finite differences of the unrolled lookahead)."""
 import numpy as np
 import pytest
 import torch
-from _helpers import LOOKAHEAD_LR, lookahead, make_mlp, make_problem
+from _helpers import (
+    LOOKAHEAD_LR,
+    build_cell_spec,
+    closed_form_weight_gradient,
+    lookahead,
+    make_mlp,
+    make_problem,
+)
 from torch import nn
 from torch.func import functional_call
 
@@ -12,11 +19,9 @@ from skforml import FORMLClassifier
 from skforml.engines._base import (
     ENGINES,
     choose_engine,
-    closed_form_weight_gradient,
     per_row_loss,
     run_engine,
 )
-from skforml.fairness._constraints import build_cell_spec
 from skforml.fairness._objectives import make_meta_loss
 
 

@@ -10,13 +10,19 @@ engine in test_meta_step.py and test_constrained_objective.py.)
 import numpy as np
 import pytest
 import torch
-from _helpers import LOOKAHEAD_LR, lookahead, make_mlp, make_problem
+from _helpers import (
+    LOOKAHEAD_LR,
+    closed_form_weight_gradient,
+    lookahead,
+    make_mlp,
+    make_problem,
+)
 from torch import nn
 from torch.func import functional_call
 
 from skforml import FORMLClassifier, SmallCNN
 from skforml.datasets import make_biased_classification
-from skforml.engines._base import ENGINES, closed_form_weight_gradient, run_engine
+from skforml.engines._base import ENGINES, run_engine
 from skforml.engines._vmap import VmapEngine
 
 

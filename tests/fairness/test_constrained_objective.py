@@ -6,7 +6,7 @@ tolerance's resolution warning, and what each constraint does to its own gap.
 import numpy as np
 import pytest
 import torch
-from _helpers import LOOKAHEAD_LR, lookahead
+from _helpers import LOOKAHEAD_LR, closed_form_weight_gradient, lookahead
 from fairlearn.metrics import (
     MetricFrame,
     demographic_parity_difference,
@@ -22,7 +22,6 @@ from skforml import FORMLClassifier, ToleranceResolutionWarning
 from skforml.datasets import make_biased_classification
 from skforml.engines._base import (
     ENGINES,
-    closed_form_weight_gradient,
     per_row_loss,
     run_engine,
 )

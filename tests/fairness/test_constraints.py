@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 import torch
+from _helpers import build_cell_spec
 
 from skforml.fairness._constraints import (
     CellSpec,
     Constraint,
-    build_cell_spec,
     make_constraint,
     measured_constraint,
     rate_spread,

@@ -3,8 +3,8 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from _helpers import build_cell_spec
 
-from skforml.fairness._constraints import build_cell_spec
 from skforml.fairness._objectives import (
     cross_entropy,
     make_meta_loss,

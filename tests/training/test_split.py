@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 import torch
+from _helpers import build_cell_spec
 
-from skforml.fairness._constraints import build_cell_spec
 from skforml.training._split import (
     MAX_VALIDATION_SHARE,
     ValidationBatches,
