@@ -7,7 +7,10 @@ runs one torch thread. Three tables, each measured in one run:
 ``--scaling`` (default)
     Training rows per second of 1 and 2 processes on the same global batch
     (2 processes with ``batch_size=b`` against 1 with ``2b``: the same fit),
-    interleaved and repeated; the ratio of the medians. Target: >= 1.6.
+    interleaved and repeated; the ratio of the medians. Target: >= 1.6. An
+    MLP at three global batches (its communication, three all-reduces of the
+    parameters per step, against less compute per step as the batch shrinks)
+    and SmallCNN on 32x32 colour images.
 ``--equivalence``
     The largest difference between the 2-process fit and the 1-process fit
     with twice the batch, for the MLP and ``SmallCNN`` on arrays and on
@@ -94,57 +97,74 @@ def run(job, world_size, *args, timeout=1800):
 # ---------------------------------------------------------------- scaling
 
 
-def scaling_data(n_rows):
+def scaling_data(kind, n_rows):
     from sklearn.datasets import make_classification
 
+    n_features = 3 * 32 * 32 if kind == "small-cnn" else 100
     X, y = make_classification(
-        n_samples=n_rows, n_features=100, n_informative=20, random_state=0
+        n_samples=n_rows, n_features=n_features, n_informative=20, random_state=0
     )
     groups = (np.arange(n_rows) % 3 == 0).astype(int)
+    if kind == "small-cnn":
+        X = X.reshape(n_rows, 3, 32, 32)
     return X.astype(np.float32), y, groups
 
 
-def timed_fit(n_rows, batch_size, width, epochs):
-    from skforml import FORMLClassifier
+def timed_fit(kind, n_rows, batch_size, epochs):
+    """Training rows per second of the fit's epochs (after a warm-up fit)."""
+    from skforml import FORMLClassifier, SmallCNN
 
-    X, y, groups = scaling_data(n_rows)
-    clf = FORMLClassifier(
-        hidden_layer_sizes=(width, width),
-        batch_size=batch_size,
-        max_epochs=epochs,
-        random_state=0,
+    X, y, groups = scaling_data(kind, n_rows)
+    if kind == "small-cnn":
+        network = {"module": SmallCNN, "module_params": {"n_classes": 2,
+                   "in_channels": 3}}  # fmt: skip
+    else:
+        network = {"hidden_layer_sizes": (256, 256)}
+    # The first fit of a process imports torch's compiler stack (Adam's
+    # constructor does): not part of training.
+    FORMLClassifier(**network, max_epochs=1, random_state=0).fit(
+        X[:500], y[:500], sensitive_features=groups[:500]
     )
-    start = time.perf_counter()
+    clf = FORMLClassifier(
+        **network, batch_size=batch_size, max_epochs=epochs, random_state=0
+    )
     clf.fit(X, y, sensitive_features=groups)
-    seconds = time.perf_counter() - start
     rows = epochs * int((~clf.validation_mask_).sum())
-    return rows, seconds
+    return rows / sum(clf.history_[:, "dur"])
 
 
 def scaling(quick):
-    n_rows, width, epochs, repeats = (4_000, 64, 1, 1) if quick else (40_000, 256, 2, 3)
-    per_rank_batch = 256
+    repeats = 1 if quick else 3
+    settings = [
+        ("mlp (256, 256)", "mlp", 4_000 if quick else 40_000, 512),
+        ("mlp (256, 256)", "mlp", 4_000 if quick else 40_000, 2048),
+        ("mlp (256, 256)", "mlp", 4_000 if quick else 40_000, 8192),
+        ("SmallCNN 3x32x32", "small-cnn", 1_000 if quick else 6_000, 256),
+    ]
+    epochs = 1 if quick else 2
     print(
-        f"\n## Rows per second, {n_rows} rows x 100 features, MLP "
-        f"({width}, {width}), {epochs} epochs, global batch "
-        f"{2 * per_rank_batch}, 1 torch thread per process "
-        f"(median of {repeats}, interleaved)"
+        f"\n## Training rows per second (epochs' durations), {epochs} epochs, "
+        f"1 torch thread per process, median of {repeats} interleaved runs; "
+        "2 processes with batch_size=b against 1 with 2b (the same fit)"
     )
-    speeds = {world_size: [] for world_size in WORLD_SIZES}
-    for _ in range(repeats):
-        for world_size in WORLD_SIZES:
-            batch = 2 * per_rank_batch // world_size
-            results = run(timed_fit, world_size, n_rows, batch, width, epochs)
-            rows = results[0][0]
-            seconds = max(seconds for _, seconds in results)
-            speeds[world_size].append(rows / seconds)
-    base = statistics.median(speeds[1])
-    print(f"{'processes':>9} {'rows/s':>9} {'x 1 process':>12}")
-    for world_size in WORLD_SIZES:
-        speed = statistics.median(speeds[world_size])
-        print(f"{world_size:>9} {speed:>9.0f} {speed / base:>12.2f}")
-    ratio = statistics.median(speeds[2]) / base
-    print(f"target >= 1.6x with 2 processes: {'met' if ratio >= 1.6 else 'MISSED'}")
+    print(
+        f"{'network':<18} {'rows':>6} {'global batch':>12} {'1 process':>10} "
+        f"{'2 processes':>12} {'ratio':>6}"
+    )
+    for label, kind, n_rows, global_batch in settings:
+        speeds = {world_size: [] for world_size in WORLD_SIZES}
+        for _ in range(repeats):
+            for world_size in WORLD_SIZES:
+                batch = global_batch // world_size
+                results = run(timed_fit, world_size, kind, n_rows, batch, epochs)
+                speeds[world_size].append(min(results))
+        one, two = (statistics.median(speeds[w]) for w in WORLD_SIZES)
+        print(
+            f"{label:<18} {n_rows:>6} {global_batch:>12} {one:>10.0f} "
+            f"{two:>12.0f} {two / one:>6.2f}",
+            flush=True,
+        )
+    print("target: >= 1.6 with 2 processes")
 
 
 # ------------------------------------------------------------ equivalence
