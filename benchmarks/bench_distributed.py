@@ -31,6 +31,7 @@ Run: ``python benchmarks/bench_distributed.py --scaling --equivalence
 import argparse
 import multiprocessing
 import os
+import queue
 import resource
 import socket
 import statistics
@@ -83,14 +84,28 @@ def run(job, world_size, *args, timeout=1800):
     ]
     for process in processes:
         process.start()
-    collected = [None] * world_size
-    for _ in range(world_size):
-        rank, value = results.get(timeout=timeout)
-        if isinstance(value, str):
-            raise RuntimeError(f"rank {rank} failed:\n{value}")
-        collected[rank] = value
-    for process in processes:
-        process.join()
+    collected, deadline = [None] * world_size, time.monotonic() + timeout
+    try:
+        for _ in range(world_size):
+            while True:
+                try:
+                    rank, value = results.get(timeout=0.5)
+                    break
+                except queue.Empty:
+                    # A dead rank leaves the others waiting in a collective.
+                    dead = [
+                        p.exitcode for p in processes if p.exitcode not in (None, 0)
+                    ]
+                    if dead or time.monotonic() > deadline:
+                        raise RuntimeError(f"a rank died or hung ({dead})") from None
+            if isinstance(value, str):
+                raise RuntimeError(f"rank {rank} failed:\n{value}")
+            collected[rank] = value
+    finally:
+        for process in processes:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
     return collected
 
 

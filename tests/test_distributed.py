@@ -11,6 +11,7 @@ import os
 import queue
 import socket
 import threading
+import time
 import traceback
 
 import numpy as np
@@ -213,7 +214,7 @@ CHECKS = [
 ]
 
 
-def _rank_main(rank, port, results):
+def _rank_main(rank, port, results, checks):
     os.environ.update(
         RANK=str(rank),
         LOCAL_RANK=str(rank),
@@ -223,7 +224,7 @@ def _rank_main(rank, port, results):
     )
     torch.set_num_threads(1)
     try:
-        for check in CHECKS:
+        for check in checks:
             results.put((rank, check.__name__, check(rank)))
     except BaseException:
         results.put((rank, "crash", traceback.format_exc()))
@@ -238,35 +239,84 @@ def _free_port():
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def ranks():
-    """``{check name: [result of rank 0, result of rank 1]}`` of every check."""
+class RankFailure(Exception):
+    """A rank crashed, died or hung: the checks cannot finish."""
+
+
+def run_ranks(checks, timeout=TIMEOUT):
+    """``{check name: [result of each rank]}`` of ``checks`` run on spawned ranks.
+
+    Fails fast when a rank raises or dies (a surviving rank would wait in
+    a collective), and after ``timeout`` seconds when the ranks hang; the
+    processes are killed either way.
+    """
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     port = _free_port()
     processes = [
         # Not daemons: a rank is a launched process, not a pool's worker.
-        context.Process(target=_rank_main, args=(rank, port, results))
+        context.Process(target=_rank_main, args=(rank, port, results, checks))
         for rank in range(WORLD_SIZE)
     ]
     for process in processes:
         process.start()
-    collected = {}
+    collected, deadline = {}, time.monotonic() + timeout
+    expected = WORLD_SIZE * len(checks)
     try:
-        for _ in range(WORLD_SIZE * len(CHECKS)):
-            rank, name, value = results.get(timeout=TIMEOUT)
+        while sum(len(v) - v.count(None) for v in collected.values()) < expected:
+            try:
+                rank, name, value = results.get(timeout=0.5)
+            except queue.Empty:
+                for rank, process in enumerate(processes):
+                    if process.exitcode not in (None, 0):
+                        raise RankFailure(
+                            f"rank {rank} died (exit code {process.exitcode})"
+                        ) from None
+                if time.monotonic() > deadline:
+                    raise RankFailure(
+                        f"the ranks hung: not done within {timeout} s "
+                        f"(done: {sorted(collected)})"
+                    ) from None
+                continue
             if name == "crash":
-                pytest.fail(f"rank {rank} crashed:\n{value}")
+                raise RankFailure(f"rank {rank} crashed:\n{value}")
             collected.setdefault(name, [None] * WORLD_SIZE)[rank] = value
-    except queue.Empty:
-        done = sorted(collected)
-        pytest.fail(f"the ranks hung: no result within {TIMEOUT} s (done: {done})")
     finally:
         for process in processes:
-            process.join(timeout=10)
+            process.join(timeout=5)
             if process.is_alive():
                 process.kill()
+                process.join()
     return collected
+
+
+@pytest.fixture(scope="module")
+def ranks():
+    """``{check name: [result of rank 0, result of rank 1]}`` of every check."""
+    try:
+        return run_ranks(CHECKS)
+    except RankFailure as failure:
+        pytest.fail(str(failure))
+
+
+def rank_1_dies_mid_fit(rank):
+    if rank == 1:
+        # Die in the first training step, after the ranks have met.
+        from skforml.training._net import FORMLNet
+
+        FORMLNet.train_step_single = lambda *args, **kwargs: os._exit(3)
+    return summary(fit(tabular(), 32, max_epochs=1))
+
+
+def test_a_rank_that_dies_fails_the_run_instead_of_hanging():
+    start = time.monotonic()
+    # Rank 0, waiting in a collective, either sees gloo's connection reset
+    # and raises, or is killed once rank 1 is found dead: never a hang.
+    with pytest.raises(
+        RankFailure, match="rank 1 died \\(exit code 3\\)|Connection reset by peer"
+    ):
+        run_ranks([rank_1_dies_mid_fit], timeout=60)
+    assert time.monotonic() - start < 30
 
 
 def assert_same(left, right, atol=0.0):
