@@ -35,9 +35,9 @@ from sklearn.model_selection import train_test_split
 from ._baselines import ReweightedClassifier
 from ._classifier import FORMLClassifier
 from .datasets import load_adult
-from .experiments._compare import _splits
 from .experiments._fairlearn_compat import ThresholdOptimizer
 from .experiments._frontier import sweep
+from .experiments._runs import seeded_splits
 from .peers._fairgrad import FairGradClassifier
 from .peers._fairret import FairretClassifier
 from .training._callbacks import ToleranceResolutionWarning
@@ -259,7 +259,7 @@ def _adult_rows(train_rows, test_rows):
 
 def _noise_note(y, sex, test_size):
     """How large a TPRD difference the test set can tell from noise."""
-    _, test = _splits(y, sex, [0], test_size)[0]
+    _, test = seeded_splits(y, sex, [0], test_size)[0]
     positives = {
         group: int(np.sum((sex[test] == group) & (y[test] == 1)))
         for group in np.unique(sex)

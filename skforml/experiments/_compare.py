@@ -6,14 +6,10 @@ with :func:`skforml.metrics.fairness_report`. :func:`default_estimators`
 builds the suite it runs by default.
 """
 
-import contextlib
 import sys
-import threading
-import warnings
 
 import numpy as np
 import pandas as pd
-import torch
 from fairlearn.reductions import (
     ExponentiatedGradient,
     GridSearch,
@@ -21,23 +17,17 @@ from fairlearn.reductions import (
 )
 from joblib import Parallel, delayed
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_consistent_length
-from threadpoolctl import threadpool_limits
 
 from .._baselines import ReweightedClassifier
 from .._classifier import FORMLClassifier
-from ..checks._groups import encode_sensitive_features
-from ..metrics import fairness_report, group_disparity
-from ..metrics._disparity import REPORT_METRICS, column_label
-from ._fairlearn_compat import ThresholdOptimizer, fit_predict, seeded_clone
+from ..metrics._disparity import column_label
+from ._fairlearn_compat import ThresholdOptimizer
 from ._plotting import plot_comparison
+from ._runs import METRICS, collect, fit_score, mean_std, seeded_splits
 
 __all__ = ["ComparisonResult", "compare", "default_estimators", "plot_comparison"]
 
-METRICS = REPORT_METRICS
 COLUMNS = ["method", "seed", *METRICS, "fit_seconds"]
 # Columns of the printed summary, with their headers.
 _PRINTED = {
@@ -147,91 +137,16 @@ def default_estimators(
     return suite
 
 
-# skforml's networks seed torch's process-wide generator for the length of
-# a fit (``torch.random.fork_rng``), so two fits on threads of one process
-# (joblib's threading backend, a dask worker's threads) would draw from each
-# other's stream: fits in one process take turns.
-_FIT_LOCK = threading.Lock()
-
-
-@contextlib.contextmanager
-def _thread_cap(threads):
-    """Limit torch's and the BLAS libraries' threads; None leaves them."""
-    if threads is None:
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        with threadpool_limits(limits=threads):
-            yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-def _fit_score(estimator, seed, split, data, threads=None, notions=()):
-    """Fit a seeded clone on the training rows; test metrics and fit seconds.
-
-    The metrics are :data:`METRICS` of the report and the disparity of each
-    of ``notions`` (results column names) that it does not report.
-    """
-    X, y, sensitive = data
-    train, test = split
-    with _FIT_LOCK, _thread_cap(threads):
-        y_pred, seconds = fit_predict(
-            seeded_clone(estimator, seed),
-            seed,
-            _safe_indexing(X, train),
-            _safe_indexing(y, train),
-            _safe_indexing(sensitive, train),
-            _safe_indexing(X, test),
-            _safe_indexing(sensitive, test),
-        )
-    y_test, y_pred = _safe_indexing(y, test), np.asarray(y_pred)
-    sensitive_test = _safe_indexing(sensitive, test)
-    report = fairness_report(y_test, y_pred, sensitive_features=sensitive_test)
-    scores = {metric: float(report[metric]) for metric in METRICS}
-    for column in notions:
-        if column not in scores:
-            scores[column] = group_disparity(
-                y_test, y_pred, sensitive_features=sensitive_test, constraint=column
-            )
-    return scores, seconds
-
-
 def _run_one(name, estimator, seed, split, data):
     """One row of the results table; metrics are NaN when the run fails."""
     row = dict.fromkeys(COLUMNS, np.nan) | {"method": name, "seed": seed}
     try:
-        scores, seconds = _fit_score(estimator, seed, split, data)
+        scores, seconds = fit_score(estimator, seed, split, data)
     except Exception as exc:  # noqa: BLE001 -- one failure must not lose the table
         return row, f"{type(exc).__name__}: {exc}"
     row.update(scores)
     row["fit_seconds"] = seconds
     return row, None
-
-
-def _splits(y, sensitive, seeds, test_size):
-    """One stratified train/test split of the row indices per seed."""
-    groups, _ = encode_sensitive_features(sensitive, len(y))
-    labels = LabelEncoder().fit_transform(np.asarray(y))
-    strata = groups * (labels.max() + 1) + labels
-    counts = np.bincount(strata)
-    if counts[counts > 0].min() < 2:
-        warnings.warn(
-            "Some (group, label) cell has a single row; the splits are "
-            "stratified by label only.",
-            UserWarning,
-            stacklevel=3,
-        )
-        strata = labels
-    index = np.arange(len(y))
-    return {
-        seed: train_test_split(
-            index, test_size=test_size, random_state=seed, stratify=strata
-        )
-        for seed in seeds
-    }
 
 
 class _Progress:
@@ -339,7 +254,7 @@ def compare(
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be one or more distinct seeds, got {seeds}.")
     check_consistent_length(X, y, sensitive_features)
-    splits = _splits(y, sensitive_features, seeds, test_size)
+    splits = seeded_splits(y, sensitive_features, seeds, test_size)
     data = (X, y, sensitive_features)
     tasks = [(name, est, seed) for seed in seeds for name, est in estimators.items()]
     show = _Progress(len(tasks), progress)
@@ -359,41 +274,8 @@ def compare(
             show.end(row, error)
             outcomes.append((row, error))
 
-    rows, errors = _collect(outcomes, estimators, seeds)
+    rows, errors = collect(outcomes, estimators, seeds)
     return ComparisonResult(pd.DataFrame(rows, columns=COLUMNS), errors)
-
-
-def _collect(outcomes, methods, seeds, *, where=(), between=()):
-    """The rows in the caller's order, and the failures, each also warned.
-
-    Parallel runs finish in any order; the rows sort by method (in the order
-    of ``methods``), then by the columns ``between``, then by seed. The
-    errors table has ``method``, the columns ``where`` (also named in the
-    warning), ``seed`` and ``error``.
-    """
-    columns = ["method", *where, "seed"]
-    errors = []
-    for row, error in outcomes:
-        if error is None:
-            continue
-        errors.append({column: row[column] for column in columns} | {"error": error})
-        at = "".join(f" at {row[column]!r}" for column in where)
-        warnings.warn(
-            f"{row['method']!r}{at} failed on seed {row['seed']} and is recorded "
-            f"as NaN: {error}",
-            UserWarning,
-            stacklevel=3,
-        )
-    order = {name: i for i, name in enumerate(methods)}
-    rows = sorted(
-        (row for row, _ in outcomes),
-        key=lambda row: (
-            order[row["method"]],
-            *(row[column] for column in between),
-            seeds.index(row["seed"]),
-        ),
-    )
-    return rows, pd.DataFrame(errors, columns=[*columns, "error"])
 
 
 class ComparisonResult:
@@ -447,7 +329,7 @@ class ComparisonResult:
         for column, header in _PRINTED.items():
             digits = 2 if column == "fit_seconds" else 3
             table[header] = [
-                _mean_std(mean, std, digits)
+                mean_std(mean, std, digits)
                 for mean, std in self.summary[column].to_numpy()
             ]
         table.index.name = None
@@ -464,11 +346,3 @@ class ComparisonResult:
 
     def __repr__(self):
         return f"<ComparisonResult: {len(self.summary)} methods>\n{self.summary_text}"
-
-
-def _mean_std(mean, std, digits):
-    if np.isnan(mean):
-        return "failed"
-    if np.isnan(std):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"

@@ -28,8 +28,8 @@ from ..metrics._disparity import (
     notion_names,
 )
 from ..training._callbacks import ToleranceResolutionWarning
-from ._compare import METRICS, _collect, _fit_score, _mean_std, _splits
 from ._fairlearn_compat import seeded_clone
+from ._runs import METRICS, collect, fit_score, mean_std, seeded_splits
 
 __all__ = ["FrontierResult", "pareto_front", "sweep"]
 
@@ -163,7 +163,7 @@ def _run_task(name, setting, value, estimator, seed, split, data, threads, colum
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ToleranceResolutionWarning)
         try:
-            scores, seconds = _fit_score(
+            scores, seconds = fit_score(
                 estimator, seed, split, data, threads, notions=(column,)
             )
         except Exception as exc:  # noqa: BLE001 -- one failure must not lose the sweep
@@ -298,7 +298,7 @@ def sweep(
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be one or more distinct seeds, got {seeds}.")
     check_consistent_length(X, y, sensitive_features)
-    splits = _splits(y, sensitive_features, seeds, test_size)
+    splits = seeded_splits(y, sensitive_features, seeds, test_size)
     data = (X, y, sensitive_features)
     tasks = [
         (name, setting, value, _set_knob(clone(estimator), knob, value), seed)
@@ -329,7 +329,7 @@ def sweep(
                 flush=True,
             )
     _warn_unresolved(unresolved)
-    rows, errors = _collect(
+    rows, errors = collect(
         outcomes, methods, seeds, where=("value",), between=("setting",)
     )
     info = pd.DataFrame(
@@ -518,8 +518,8 @@ class FrontierResult:
                     "setting": "-"
                     if pd.isna(knob)
                     else f"{knob.rpartition('__')[2]}={_value(point['value'])}",
-                    "accuracy": _mean_std(point["accuracy"], point["accuracy_std"], 3),
-                    name: _mean_std(point["disparity"], point["disparity_std"], 3),
+                    "accuracy": mean_std(point["accuracy"], point["accuracy_std"], 3),
+                    name: mean_std(point["disparity"], point["disparity_std"], 3),
                     "frontier": "*" if point["pareto"] else "",
                 }
             )
@@ -561,7 +561,7 @@ def _cell(row, knob):
     if np.isnan(row["accuracy"]):
         return "-"
     setting = "" if pd.isna(knob) else f" [{_value(row['value'])}]"
-    return _mean_std(row["accuracy"], row["accuracy_std"], 3) + setting
+    return mean_std(row["accuracy"], row["accuracy_std"], 3) + setting
 
 
 def _yes_no(flags):
