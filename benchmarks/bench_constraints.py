@@ -28,7 +28,7 @@ from sklearn.model_selection import train_test_split
 
 from skforml import FORMLClassifier
 from skforml.datasets import load_adult, make_biased_classification
-from skforml.fairness._constraints import make_constraint
+from skforml.fairness._base import make_constraint
 
 # (data, constraint, FORML settings beyond the constraint, rows or None)
 TASKS = {

@@ -10,8 +10,8 @@ from .checks._warnings import (
     IndexMismatchWarning,
     MissingSensitiveFeaturesWarning,
 )
+from .fairness._base import Constraint
 from .fairness._constraints import (
-    Constraint,
     DemographicParity,
     EqualizedOdds,
     ErrorRateParity,

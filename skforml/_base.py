@@ -34,7 +34,8 @@ from .checks._arguments import (
 from .checks._groups import encode_sensitive_features, stratum_ids
 from .checks._warnings import warn_if_sensitive_features_missing
 from .engines._base import ENGINES
-from .fairness._constraints import make_constraint, measured_constraint
+from .fairness._base import make_constraint
+from .fairness._constraints import measured_constraint
 from .training._callbacks import ToleranceResolutionWarning
 from .training._data import (
     DatasetRows,

@@ -20,12 +20,8 @@ from torch import nn
 
 from ._base import BaseReweightingClassifier
 from .engines._base import choose_engine
-from .fairness._constraints import (
-    DemographicParity,
-    TruePositiveRateParity,
-    constraint_names,
-    make_constraint,
-)
+from .fairness._base import constraint_names, make_constraint
+from .fairness._constraints import DemographicParity, TruePositiveRateParity
 from .fairness._objectives import MetaObjective, cross_entropy
 from .weighting._base import Weighting
 from .weighting._baselines import BASELINES, describe_baselines

@@ -11,7 +11,7 @@ from torch import nn
 from ._base import BaseReweightingClassifier
 from .engines._lookahead import AutoLookahead
 from .engines._multistep import MultiStep
-from .fairness._constraints import Constraint
+from .fairness._base import Constraint
 from .fairness._objectives import (
     CONSTRAINED,
     META_LOSSES,

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from skforml.fairness._constraints import make_constraint
+from skforml.fairness._base import make_constraint
 from skforml.fairness._objectives import make_meta_loss
 
 

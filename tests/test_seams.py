@@ -18,7 +18,7 @@ from skforml import (
 )
 from skforml.datasets import make_biased_classification
 from skforml.engines import ENGINES, UnrolledEngine
-from skforml.fairness._constraints import rate_spread
+from skforml.fairness._base import rate_spread
 
 TINY = {
     "max_epochs": 3,

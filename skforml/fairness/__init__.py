@@ -4,14 +4,13 @@ A constraint is a :class:`~skforml.Constraint` subclass (it registers its
 name); the meta-objectives turn its rates into what the weights follow.
 """
 
+from ._base import Constraint, constraint_names
 from ._constraints import (
-    Constraint,
     DemographicParity,
     EqualizedOdds,
     ErrorRateParity,
     FalsePositiveRateParity,
     TruePositiveRateParity,
-    constraint_names,
 )
 from ._objectives import META_LOSSES, ConstrainedObjective, MetaObjective, Objective
 

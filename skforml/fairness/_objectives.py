@@ -1,6 +1,6 @@
 """The meta-losses FORML minimises on validation rows.
 
-A constraint (:mod:`skforml.fairness._constraints`) maps every validation row to a
+A constraint (:mod:`skforml.fairness._base`) maps every validation row to a
 *cell* (``-1`` when it ignores the row) and gives each row a differentiable
 value (its loss, or for demographic parity one minus its predicted positive
 probability). A meta-loss reduces those values to one scalar: the

@@ -13,12 +13,8 @@ which are accepted everywhere as aliases.
 from sklearn.utils.validation import _check_sample_weight
 
 from ..checks._groups import encode_sensitive_features
-from ..fairness._constraints import (
-    Constraint,
-    constraint_names,
-    make_constraint,
-    measured_constraint,
-)
+from ..fairness._base import Constraint, constraint_names, make_constraint
+from ..fairness._constraints import measured_constraint
 from ._inputs import check_inputs, encode_labels
 
 __all__ = ["group_disparity"]

@@ -26,7 +26,7 @@ from torch import nn
 
 from .._distributed import SingleProcess, shard_sizes
 from ..engines._base import Engine, at_least_float32, choose_engine, run_engine
-from ..fairness._constraints import Constraint
+from ..fairness._base import Constraint
 from ..fairness._objectives import Objective
 from ..weighting._base import WeightedLossAverage, Weighting
 from ..weighting._baselines import UniformWeights

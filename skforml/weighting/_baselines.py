@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..fairness._constraints import group_rates, make_constraint
+from ..fairness._base import group_rates, make_constraint
 from ._base import LOGIT_BOUND, Weighting
 
 BASELINES = {}
@@ -279,7 +279,7 @@ opportunity leaves every multiplier at 0."""
         True-positive-rate parity: ``TPR(all) - TPR(group k)``; demographic
         parity: ``P(yhat=1) - P(yhat=1 | group k)``, as in the authors' code.
         The rate is the constraint's (:meth:`~skforml.Constraint.rated_rows`),
-        per group by :func:`~skforml.fairness._constraints.group_rates`. A
+        per group by :func:`~skforml.fairness._base.group_rates`. A
         group with no row the rate is taken over has violation 0.
         """
         y_true = self.positive.cpu().numpy().astype(np.int64)  # binary: y = positive

@@ -255,7 +255,7 @@ def dp_objective(module, w, X, y, validation, worst_group_lift):
 def test_demographic_parity_gradient_matches_finite_differences(engine):
     # The lift's stop-gradient has no finite-difference counterpart: lift=0.
     lift = 0.0
-    from skforml.fairness._constraints import make_constraint
+    from skforml.fairness._base import make_constraint
     from skforml.fairness._objectives import MetaObjective
 
     module = make_mlp(1, seed=3, n_classes=2)

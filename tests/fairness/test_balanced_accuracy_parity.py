@@ -9,7 +9,7 @@ from sklearn.metrics import balanced_accuracy_score
 from skforml import FORMLClassifier
 from skforml.datasets import make_biased_classification
 from skforml.fairness import constraint_names
-from skforml.fairness._constraints import make_constraint
+from skforml.fairness._base import make_constraint
 from skforml.metrics import group_disparity
 
 NAME = "balanced_accuracy_parity"

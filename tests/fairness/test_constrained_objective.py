@@ -26,7 +26,7 @@ from skforml.engines._base import (
     run_engine,
 )
 from skforml.engines._multistep import MultiStep
-from skforml.fairness._constraints import make_constraint
+from skforml.fairness._base import make_constraint
 from skforml.fairness._objectives import (
     MAX_MULTIPLIER,
     MIN_MULTIPLIER,

@@ -3,13 +3,8 @@ import pytest
 import torch
 from _helpers import build_cell_spec
 
-from skforml.fairness._constraints import (
-    CellSpec,
-    Constraint,
-    make_constraint,
-    measured_constraint,
-    rate_spread,
-)
+from skforml.fairness._base import CellSpec, Constraint, make_constraint, rate_spread
+from skforml.fairness._constraints import measured_constraint
 
 # ------------------------------------------------------------ build_cell_spec
 
@@ -294,6 +289,6 @@ def test_a_new_constraint_is_one_subclass():
         spec = cell_spec("test_only_negatives", n_groups=2, n_classes=2)
         np.testing.assert_array_equal(spec.cell_of_stratum, [0, -1, 1, -1])
     finally:
-        from skforml.fairness import _constraints
+        from skforml.fairness import _base
 
-        del _constraints._REGISTRY["test_only_negatives"]
+        del _base._REGISTRY["test_only_negatives"]

@@ -20,7 +20,7 @@ from fairlearn.metrics import (
 )
 from sklearn.metrics import accuracy_score
 
-from skforml.fairness._constraints import group_rates, make_constraint, rate_spread
+from skforml.fairness._base import group_rates, make_constraint, rate_spread
 from skforml.metrics import FAIRNESS_METRICS, fairness_report, group_disparity
 
 NOTIONS = [

@@ -16,7 +16,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from skforml import Constraint
 from skforml.datasets import make_biased_classification
-from skforml.fairness._constraints import make_constraint
+from skforml.fairness._base import make_constraint
 from skforml.metrics import (
     FAIRNESS_METRICS,
     best_within_tolerance,

@@ -7,7 +7,7 @@ from skorch.callbacks import Checkpoint, EarlyStopping, EpochScoring
 
 from skforml import FORMLClassifier
 from skforml.datasets import make_biased_classification
-from skforml.fairness._constraints import make_constraint
+from skforml.fairness._base import make_constraint
 from skforml.training._callbacks import MAX_STRENGTH, MIN_STRENGTH, epoch_score
 
 SMALL = {"hidden_layer_sizes": (16,), "batch_size": 64, "random_state": 0}
