@@ -26,7 +26,7 @@ from .training._net import FORMLNet
 from .training._split import SmallGroupWarning
 from .weighting._base import FORMLWeights, TrainingRows, Weighting
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 __all__ = [
     "ComparisonResult",
     "Constraint",
