@@ -18,7 +18,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_random_state
 from torch import nn
 
-from ._distributed import data_fingerprint, data_parallel
+from ._distributed import SingleProcess, data_fingerprint, data_parallel
 from ._module import MLP
 from .checks._arguments import (
     check_device,
@@ -175,7 +175,11 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
         if continuing:
             self._check_continuation(data)
             self._torch_seed += 1
+            # Continued on this run's processes, however many fitted it.
             self.net_.parallel_ = parallel
+            # (skorch's set_params would re-initialise the net.)
+            self.net_.iterator_train__rank = parallel.rank
+            self.net_.iterator_train__world_size = parallel.world_size
             return self._train(data.X, data.y)
         self.classes_ = data.classes
         self.groups_ = data.group_names
@@ -439,6 +443,9 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
                 net.partial_fit(dataset, epochs=self.max_epochs)
         finally:
             net.set_validation(None)
+            # A fitted net holds no process group: a pickle of it loads and
+            # predicts on one process (world_size_ records the fit's).
+            net.parallel_ = SingleProcess()
         self._collect_fitted_attributes(len(y_encoded))
         self._warn_if_tolerance_unresolved()
         return self
@@ -527,7 +534,7 @@ class BaseReweightingClassifier(ClassifierMixin, BaseEstimator):
         if average is not None:
             self.weighted_loss_ema_[train_index] = average.cpu().numpy()
         self.history_ = net.history
-        self.world_size_ = net.parallel_.world_size
+        self.world_size_ = self._parallel.world_size
         selector = dict(net.callbacks_).get("epoch_selector")
         selected = getattr(selector, "best_epoch_", None)
         selected = selected if self._selects_epoch() else None

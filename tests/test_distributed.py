@@ -8,6 +8,7 @@ initialises the process group itself, as under ``torchrun``.
 
 import multiprocessing
 import os
+import pickle
 import queue
 import socket
 import threading
@@ -138,6 +139,11 @@ def module_built_unseeded(rank):
     return summary(fit(tabular(), 32, module=module, max_epochs=1))
 
 
+def pickled_fit(rank):
+    clf = fit(tabular(), 32, max_epochs=1)
+    return pickle.dumps(clf), clf.predict_proba(tabular()[0])
+
+
 def ranks_disagree_on_data(rank):
     X, y, groups = tabular()
     n = len(y) - 10 * rank
@@ -205,6 +211,7 @@ CHECKS = [
     reweighted_baseline,
     unseeded,
     module_built_unseeded,
+    pickled_fit,
     ranks_disagree_on_data,
     one_rank_fails_checks,
     unrolled_engine,
@@ -373,6 +380,17 @@ def test_ranks_share_the_split_without_a_random_state(ranks):
 def test_ranks_start_from_rank_0s_module(ranks):
     first, second = ranks["module_built_unseeded"]
     assert_same(first, second)
+
+
+def test_a_distributed_fit_loads_and_continues_on_one_process(ranks):
+    (blob, proba), _ = ranks["pickled_fit"]
+    clf = pickle.loads(blob)
+    assert clf.world_size_ == WORLD_SIZE
+    np.testing.assert_array_equal(clf.predict_proba(tabular()[0]), proba)
+    # No process group is left in the fitted net: a warm start trains here.
+    X, y, groups = tabular()
+    clf.set_params(warm_start=True).fit(X, y, sensitive_features=groups)
+    assert clf.world_size_ == 1 and len(clf.history_) == 2
 
 
 def test_ranks_that_disagree_on_the_data_fail_clearly(ranks):
