@@ -4,12 +4,13 @@ A fitting script runs unchanged under ``torchrun --nproc_per_node=N``: ``fit``
 finds the process group (initialised by the script, or from torchrun's
 environment) and every rank trains on its shard of each global batch of
 ``batch_size * N`` rows. The weights are replicated: every rank knows the
-rows of each global batch and the directional derivatives of all of them
-(one all-gather), so each rank applies the same update of the global batch
+rows of each global batch and gathers the directional derivatives of all
+of them, so each rank applies the same update of the global batch
 (its softmax normaliser, centring and RMS scale) and the weight vectors stay
 equal without being sent. The parameter gradients (the lookahead's, the
 validation loss's and the final weighted loss's) are all-reduced, so every
-rank's optimizer takes the same step.
+rank's optimizer takes the same step. A weighting that does not learn from
+the meta step trains through DistributedDataParallel.
 
 :class:`SingleProcess` is the one-process case, whose collectives do
 nothing: the training step has one code path.
