@@ -17,14 +17,13 @@ from fairlearn.reductions import (
 )
 from joblib import Parallel, delayed
 from sklearn.linear_model import LogisticRegression
-from sklearn.utils.validation import check_consistent_length
 
 from .._baselines import ReweightedClassifier
 from .._classifier import FORMLClassifier
 from ..metrics._disparity import column_label
 from ._fairlearn_compat import ThresholdOptimizer
 from ._plotting import plot_comparison
-from ._runs import METRICS, collect, fit_score, mean_std, seeded_splits
+from ._runs import METRICS, checked_runs, collect, fit_score, mean_std
 
 __all__ = ["ComparisonResult", "compare", "default_estimators", "plot_comparison"]
 
@@ -250,12 +249,7 @@ def compare(
         estimators = default_estimators()
     if not isinstance(estimators, dict) or not estimators:
         raise TypeError("estimators must be a non-empty dict of name -> estimator.")
-    seeds = [int(seed) for seed in seeds]
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must be one or more distinct seeds, got {seeds}.")
-    check_consistent_length(X, y, sensitive_features)
-    splits = seeded_splits(y, sensitive_features, seeds, test_size)
-    data = (X, y, sensitive_features)
+    seeds, splits, data = checked_runs(X, y, sensitive_features, seeds, test_size)
     tasks = [(name, est, seed) for seed in seeds for name, est in estimators.items()]
     show = _Progress(len(tasks), progress)
     outcomes = []

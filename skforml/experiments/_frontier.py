@@ -19,7 +19,6 @@ import pandas as pd
 from fairlearn.reductions import UtilityParity
 from joblib import Parallel, delayed
 from sklearn.base import clone
-from sklearn.utils.validation import check_consistent_length
 
 from ..metrics._disparity import (
     WORST_GROUP_RATES,
@@ -29,7 +28,7 @@ from ..metrics._disparity import (
 )
 from ..training._callbacks import ToleranceResolutionWarning
 from ._fairlearn_compat import seeded_clone
-from ._runs import METRICS, collect, fit_score, mean_std, seeded_splits
+from ._runs import METRICS, checked_runs, collect, fit_score, mean_std
 
 __all__ = ["FrontierResult", "pareto_front", "sweep"]
 
@@ -294,12 +293,7 @@ def sweep(
         ) from None
     tolerances = sorted(float(tol) for tol in tolerances)
     methods = _check_methods(methods)
-    seeds = [int(seed) for seed in seeds]
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must be one or more distinct seeds, got {seeds}.")
-    check_consistent_length(X, y, sensitive_features)
-    splits = seeded_splits(y, sensitive_features, seeds, test_size)
-    data = (X, y, sensitive_features)
+    seeds, splits, data = checked_runs(X, y, sensitive_features, seeds, test_size)
     tasks = [
         (name, setting, value, _set_knob(clone(estimator), knob, value), seed)
         for seed in seeds

@@ -15,6 +15,7 @@ import torch
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import _safe_indexing
+from sklearn.utils.validation import check_consistent_length
 from threadpoolctl import threadpool_limits
 
 from ..checks._groups import encode_sensitive_features, stratum_ids
@@ -76,6 +77,20 @@ def fit_score(estimator, seed, split, data, threads=None, notions=()):
                 y_test, y_pred, sensitive_features=sensitive_test, constraint=column
             )
     return scores, seconds
+
+
+def checked_runs(X, y, sensitive_features, seeds, test_size):
+    """``(seeds, splits, data)`` of an experiment, its arguments checked.
+
+    The seeds as distinct ints, one stratified split per seed
+    (:func:`seeded_splits`) and the data every fit indexes.
+    """
+    seeds = [int(seed) for seed in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be one or more distinct seeds, got {seeds}.")
+    check_consistent_length(X, y, sensitive_features)
+    splits = seeded_splits(y, sensitive_features, seeds, test_size)
+    return seeds, splits, (X, y, sensitive_features)
 
 
 def seeded_splits(y, sensitive, seeds, test_size):
